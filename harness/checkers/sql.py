@@ -1,0 +1,93 @@
+"""SQL invariants: named queries (``invariants.sql``) run against the target's own database.
+
+Each row a query returns is one violation. The queries target the canonical schema; a target file
+overrides any of them by name (``database.invariants``) for a schema of its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from harness.checkers.result import CheckResult, ViolationGroup, run_checker
+
+#: the queries of TEST-RR-S02 (the seed's impossible states plus CATALOG's additions)
+IMPOSSIBLE_STATES = (
+    "stuck_processing",
+    "completed_without_output",
+    "processing_with_dead_worker",
+    "completed_batch_with_failed_items",
+    "duplicate_outputs",
+    "illegal_transitions",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NamedQuery:
+    """One invariant: its name, what it finds (doc), and the SQL."""
+
+    name: str
+    doc: str
+    sql: str
+
+
+def parse_named_queries(text: str) -> dict[str, NamedQuery]:
+    """Split a ``-- name: x`` / ``-- doc: ...`` annotated SQL file into named queries."""
+    queries: dict[str, NamedQuery] = {}
+    for block in re.split(r"^-- name: ", text, flags=re.MULTILINE)[1:]:
+        name, _, body = block.partition("\n")
+        doc = " ".join(m.strip() for m in re.findall(r"^-- doc: (.*)$", body, flags=re.MULTILINE))
+        sql = "\n".join(line for line in body.splitlines() if not line.startswith("--")).strip()
+        queries[name.strip()] = NamedQuery(name=name.strip(), doc=doc, sql=sql)
+    return queries
+
+
+@cache
+def default_queries() -> dict[str, NamedQuery]:
+    """The built-in invariants of the canonical schema."""
+    text = resources.files("harness.checkers").joinpath("invariants.sql").read_text()
+    return parse_named_queries(text)
+
+
+class SqlInvariants:
+    """Runs named invariant queries on one database; overrides replace queries by name."""
+
+    def __init__(
+        self, dsn: str, *, overrides: Mapping[str, str] | None = None, params: Mapping[str, Any]
+    ) -> None:
+        self.dsn = dsn
+        self.queries = dict(default_queries())
+        for name, sql in (overrides or {}).items():
+            doc = self.queries[name].doc if name in self.queries else "target-defined invariant"
+            self.queries[name] = NamedQuery(name=name, doc=doc, sql=sql)
+        self.params = {"batch_id": None, **params}
+
+    def check(self, name: str, **params: Any) -> CheckResult:
+        """Run one invariant; rows become one violation group named after the query."""
+        return run_checker(name, lambda: self._check(name, params))
+
+    def check_all(self, names: tuple[str, ...] = IMPOSSIBLE_STATES, **params: Any) -> list[CheckResult]:
+        return [self.check(n, **params) for n in names]
+
+    def _check(self, name: str, params: Mapping[str, Any]) -> CheckResult:
+        query = self.queries[name]
+        with psycopg.connect(self.dsn, connect_timeout=5, autocommit=True) as conn:
+            rows = conn.cursor(row_factory=dict_row).execute(query.sql, {**self.params, **params}).fetchall()
+        rows = [{k: _jsonable(v) for k, v in row.items()} for row in rows]
+        groups = [ViolationGroup.of(name, rows)] if rows else []
+        return CheckResult.from_violations(name, groups, {"rows": len(rows), "checks": query.doc})
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    if isinstance(v, list):
+        return [_jsonable(x) for x in v]
+    return str(v)

@@ -1,0 +1,78 @@
+"""Load and validate a target file; a wrong field is a ConfigError naming it (CLI exit code 2).
+
+Validation happens before anything is started or injected, so a typo never leaves a half-built
+stack behind.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from harness.errors import ConfigError
+from harness.target.model import Target
+
+REFERENCE_TARGET = "reference"
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for p in loc:
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        else:
+            parts.append(("." if parts else "") + str(p))
+    return "".join(parts) or "(top level)"
+
+
+def _describe(err: Any) -> str:
+    """One line: ``field: what is wrong (got: value)``."""
+    loc = tuple(x for x in err["loc"] if x not in ("function-after",))
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field (check the spelling; see docs/target-file.md for the fields)"
+    elif err["type"] == "missing":
+        msg = "required field is missing"
+    got = err.get("input")
+    shown = "" if err["type"] in ("missing",) or isinstance(got, dict) else f" (got: {got!r})"
+    return f"{_field_path(loc)}: {msg}{shown}"
+
+
+def parse_target(data: Any, *, source: str) -> Target:
+    """Validate already-parsed YAML data; raises ConfigError naming the first wrong field."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: a target file must be a YAML mapping at the top level", field="(top level)"
+        )
+    try:
+        return Target.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        lines = "\n  ".join(_describe(e) for e in errors)
+        first = errors[0]
+        field = _field_path(tuple(first["loc"]))
+        raise ConfigError(f"invalid target file {source}:\n  {lines}", field=field) from exc
+
+
+def load_target(path: str | Path | None) -> tuple[Target, Path]:
+    """Load a target file (None or ``reference`` = the built-in reference target)."""
+    if path is None or str(path) == REFERENCE_TARGET:
+        ref = resources.files("harness.target").joinpath("reference.yaml")
+        with resources.as_file(ref) as p:
+            return _load_file(Path(p)), Path(p)
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"target file not found: {file}", field="--target")
+    return _load_file(file), file
+
+
+def _load_file(file: Path) -> Target:
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}", field="(yaml)") from exc
+    return parse_target(data, source=str(file))
