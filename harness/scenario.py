@@ -1,0 +1,132 @@
+"""What a scenario holds while it runs: the stack, faults, history, evidence and checks.
+
+A scenario reads like the audit step it encodes::
+
+    def test_rr_004(audit):
+        audit.stack.start(services=["api"])
+        ...                                   # workload, faults at exact points
+        audit.check(exactly_once(ledger, completed))
+        audit.evidence("resumed_from_item", 8, expected=8)
+        audit.conclude()
+
+``conclude()`` turns the recorded checks into the verdict: any false check fails the scenario
+(with every violation in the message), an unknown check makes it ``unknown`` (a skip whose reason
+starts with ``unknown:``), otherwise it passes. Evidence is recorded whatever the verdict.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import pytest
+
+from harness.checkers import CheckResult, Validity
+from harness.checkers.sql import SqlInvariants
+from harness.faults.injector import Faults
+from harness.history import History
+from harness.stack.base import Stack
+from harness.target.client import TargetClient
+
+UNKNOWN_PREFIX = "unknown: "
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditMeta:
+    """The ``@pytest.mark.audit(...)`` of a scenario."""
+
+    id: str
+    title: str
+    task: str
+    severity: str
+
+
+class ScenarioRun:
+    """One scenario's stack, faults, history, evidence and checks."""
+
+    def __init__(self, meta: AuditMeta, stack: Stack, history: History, *, seed: int) -> None:
+        self.meta = meta
+        self.stack = stack
+        self.history = history
+        self.faults = Faults(stack, history)
+        self.seed = seed
+        self.evidence_items: dict[str, Any] = {}
+        self.checks: list[CheckResult] = []
+        self._client: TargetClient | None = None
+
+    # -- access -----------------------------------------------------------------------------------
+    @property
+    def provider(self) -> Any:
+        return self.stack.provider
+
+    def client(self, process: str = "client-1") -> TargetClient:
+        """The target's API client (after ``stack.start``); a new ``process`` name = a fresh client."""
+        if self.stack.api_url is None:
+            raise RuntimeError("start the stack (with an api service) before asking for a client")
+        if self._client is None:
+            self._client = TargetClient(self.stack.target, self.stack.api_url, history=self.history, process=process)
+        return self._client if process == self._client.process else self._client.fresh(process)
+
+    def invariants(self) -> SqlInvariants:
+        """SQL invariants on this stack's database, parameterised by the target's timing."""
+        t = self.stack.timing
+        params = {
+            "max_duration_s": t["max_duration_s"],
+            "heartbeat_grace_s": max(3 * t["lease_s"], 1.0),
+            "max_attempts": t["max_attempts"],
+            "max_deliveries": t["max_deliveries"],
+        }
+        return SqlInvariants(self.stack.db_dsn, overrides=self.stack.target.database.invariants, params=params)
+
+    # -- evidence and checks ------------------------------------------------------------------------
+    def evidence(self, key: str, value: Any, *, expected: Any = None) -> None:
+        """Record a measured number for the report, e.g. ``resumed_from_item: 8 (expected 8)``."""
+        self.evidence_items[key] = value if expected is None else {"value": value, "expected": expected}
+
+    def check(self, result: CheckResult) -> CheckResult:
+        """Record a checker's result (its evidence is merged under the checker's name)."""
+        self.checks.append(result)
+        return result
+
+    def expect(self, name: str, ok: bool, *, detail: Mapping[str, Any] | None = None) -> CheckResult:
+        """Record a simple measured condition as a check; ``detail`` is the violation if not ok."""
+        from harness.checkers import ViolationGroup
+
+        groups = [] if ok else [ViolationGroup.of(name, [dict(detail or {"condition": name})])]
+        return self.check(CheckResult.from_violations(name, groups, dict(detail or {})))
+
+    def unknown(self, reason: str) -> NoReturn:
+        """End the scenario as ``unknown`` (never pass): the harness could not decide."""
+        pytest.skip(UNKNOWN_PREFIX + reason)
+
+    def conclude(self) -> None:
+        """Turn the checks into the verdict (raises on fail, skips as unknown)."""
+        failed = [c for c in self.checks if c.valid is Validity.FALSE]
+        if failed:
+            raise AssertionError(f"{self.meta.id} failed: " + " | ".join(c.summary() for c in failed))
+        unknown = [c for c in self.checks if c.valid is Validity.UNKNOWN]
+        if unknown:
+            self.unknown("; ".join(c.summary() for c in unknown))
+        if not self.checks:
+            raise AssertionError(f"{self.meta.id}: a scenario must check something")
+
+    # -- waiting on observed states ---------------------------------------------------------------
+    def wait_for(
+        self, what: str, predicate: Callable[[], Any], *, timeout: float, interval: float = 0.02
+    ) -> Any:
+        """Poll ``predicate`` until it returns a truthy value; fail the scenario with ``what`` if not."""
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        while True:
+            try:
+                value = predicate()
+                if value:
+                    return value
+            except Exception as exc:  # a transient error while a fault is active is expected
+                last_error = exc
+            if time.monotonic() >= deadline:
+                extra = f" (last error: {last_error})" if last_error else ""
+                raise AssertionError(f"timed out after {timeout:.1f}s waiting for: {what}{extra}")
+            time.sleep(interval)

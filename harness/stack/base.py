@@ -1,0 +1,132 @@
+"""The Stack base: lifecycle shared by every backend; backends fill a few hooks.
+
+Like testcontainers' ``DockerContainer``, the base owns the order of things (prepare, start the
+target's services, close) and each backend (local, docker, external) only says *how*: create a
+database, start one service, tear down. Faults act through the primitives exposed here
+(``process(name)``, ``proxy_name(link)``, ``kill_db()`` ...), never around them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+from harness.errors import ConfigError
+from harness.faults.provider.client import ProviderClient
+from harness.faults.proxy.client import ProxyClient
+from harness.target.model import Target
+
+#: services the harness provides itself on the local backend (never started from a command)
+INFRA_ROLES = ("db", "provider", "proxy")
+
+
+class Signalable(Protocol):
+    """What a process fault needs from a service: a real process, or a container."""
+
+    name: str
+
+    def kill(self) -> None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def start(self) -> None: ...
+    def restart(self) -> None: ...
+    def stop(self, timeout: float = ...) -> None: ...
+
+    @property
+    def running(self) -> bool: ...
+
+
+class Stack(ABC):
+    """A target's services, brought up for one scenario and torn down after it."""
+
+    provider: ProviderClient
+    proxy: ProxyClient
+
+    def __init__(self, target: Target, *, defects: Sequence[str] = ()) -> None:
+        if defects and target.defects is None:
+            raise ConfigError(f"target {target.name!r} has no defects section: --defect needs one", field="--defect")
+        self.target = target
+        self.defects = tuple(defects)
+        self.api_url: str | None = None
+        self.db_dsn = ""
+        self.timing: dict[str, Any] = target.timing.model_dump()
+        self.started: list[str] = []
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self, *, services: Sequence[str] | None = None, timing: Mapping[str, Any] | None = None) -> None:
+        """Prepare the stack, then start ``services`` (default: every non-infra service).
+
+        ``timing`` overrides values of the target file's timing section for this scenario (e.g. a
+        short batch deadline), and reaches the services through ``{timing.X}`` placeholders.
+        """
+        unknown = set(timing or {}) - set(self.timing)
+        if unknown:
+            raise ConfigError(f"unknown timing override(s): {sorted(unknown)}", field="timing")
+        self.timing.update(timing or {})
+        self._prepare(self.timing)
+        names = list(services) if services is not None else self.default_services()
+        for name in sorted(names, key=lambda n: self.target.services[n].role != "api"):
+            self.start_service(name)
+
+    def default_services(self) -> list[str]:
+        return [n for n, s in self.target.services.items() if s.role not in INFRA_ROLES]
+
+    def start_service(self, name: str) -> None:
+        """Start one service of the target file (e.g. a worker started after the batch exists)."""
+        if name not in self.target.services:
+            raise ConfigError(f"unknown service {name!r} (services: {sorted(self.target.services)})", field="services")
+        self._start_service(name)
+        if name not in self.started:
+            self.started.append(name)
+
+    def close(self) -> None:
+        """Tear everything down; safe to call twice and after a failed start."""
+        self._teardown()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- backend hooks ---------------------------------------------------------------------------
+    @abstractmethod
+    def _prepare(self, timing: Mapping[str, Any]) -> None:
+        """Fresh database, proxies for the links, clean provider."""
+
+    @abstractmethod
+    def _start_service(self, name: str) -> None:
+        """Start (or start again) one service and wait until it is ready."""
+
+    @abstractmethod
+    def _teardown(self) -> None:
+        """Stop services, remove proxies, drop the database."""
+
+    @abstractmethod
+    def process(self, name: str) -> Signalable:
+        """The handle process faults act on."""
+
+    @abstractmethod
+    def proxy_name(self, link: str) -> str:
+        """The fault proxy's name for a link of the target file."""
+
+    @abstractmethod
+    def log_path(self, service: str) -> Path | None:
+        """Where a service's log lines are (None if unknown)."""
+
+    @abstractmethod
+    def kill_db(self) -> None: ...
+
+    @abstractmethod
+    def start_db(self) -> None: ...
+
+    @abstractmethod
+    def pause_db(self) -> None: ...
+
+    @abstractmethod
+    def resume_db(self) -> None: ...

@@ -1,0 +1,178 @@
+"""The local backend: the target's services as child processes of the harness.
+
+Each scenario gets its own stack: a fresh database on the shared PostgreSQL, one proxy per link
+of the target file (so faults hit exactly ``worker-1 -> db``), and the target's services started
+from their commands with ``{placeholders}`` filled. ``close()`` stops everything, resumes paused
+processes first, removes the proxies and drops the database: nothing survives a scenario.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, ServiceError
+from harness.process.readiness import HttpReady, PortReady, SqlReady, WaitStrategy
+from harness.process.service import ProcessService
+from harness.stack.base import Stack
+from harness.stack.infra import LocalInfra
+from harness.stack.render import render, timing_values
+from harness.store.postgres import free_port
+from harness.target.model import Target
+
+_stack_ids = itertools.count(1)
+
+
+class LocalStack(Stack):
+    """One scenario's stack on the local backend."""
+
+    def __init__(self, infra: LocalInfra, target: Target, *, defects: Sequence[str] = ()) -> None:
+        super().__init__(target, defects=defects)
+        self.infra = infra
+        self.provider = infra.provider
+        self.proxy = infra.proxy
+        self.stack_id = next(_stack_ids)
+        self.dbname = f"scenario_{os.getpid()}_{self.stack_id}"
+        self.work_dir = infra.work_dir / f"stack-{self.stack_id}"
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._db_created = False
+        self._proxies: dict[str, str] = {}  # link name -> listen address
+        self._ports: dict[str, int] = {}
+        self._services: dict[str, ProcessService] = {}
+        self._timing: dict[str, Any] = {}
+
+    # -- Stack hooks ------------------------------------------------------------------------
+    def _prepare(self, timing: Mapping[str, Any]) -> None:
+        self._timing = dict(timing)
+        self.provider.reset()
+        self.infra.pg.create_database(self.dbname)
+        self._db_created = True
+        self.db_dsn = self.infra.pg.dsn(self.dbname)
+        for name, link in self.target.links.items():
+            upstream = self._upstream_of(link.to)
+            proxy_name = f"s{self.stack_id}-{name}"
+            created = self.proxy.create_proxy(name=proxy_name, listen="127.0.0.1:0", upstream=upstream)
+            self._proxies[name] = created.listen
+
+    def _start_service(self, name: str) -> None:
+        spec = self.target.services[name]
+        if spec.command is None:
+            raise ConfigError(
+                f"services.{name}: the local backend needs a command to start it", field=f"services.{name}.command"
+            )
+        if name not in self._services:
+            port = self._ports.setdefault(name, free_port())
+            values = self._values_for(name, port)
+            argv = [render(a, values, where=f"services.{name}.command") for a in spec.command]
+            env = {k: render(v, values, where=f"services.{name}.env.{k}") for k, v in spec.env.items()}
+            self._services[name] = ProcessService(
+                name=name,
+                argv=argv,
+                env={"PYTHONPATH": os.pathsep.join(p for p in sys.path if p), **env},
+                log_path=self.work_dir / f"{name}.log",
+                readiness=self._readiness(name, port),
+            )
+        svc = self._services[name]
+        svc.start()
+        if spec.ready is not None:
+            svc.wait_ready(timeout=spec.ready.timeout_s)
+        if spec.role == "api" and self.api_url is None:
+            self.api_url = f"http://127.0.0.1:{self._ports[name]}"
+
+    def _teardown(self) -> None:
+        errors: list[str] = []
+        for svc in self._services.values():
+            try:
+                svc.resume()
+                svc.stop(timeout=3)
+            except Exception as exc:
+                errors.append(f"{svc.name}: {exc}")
+                svc.kill()
+        for name in list(self._proxies):
+            try:
+                self.proxy.delete_proxy(f"s{self.stack_id}-{name}")
+            except Exception as exc:
+                errors.append(f"proxy {name}: {exc}")
+        self._proxies.clear()
+        if self._db_created:
+            if not self.infra.pg.running:
+                self.infra.pg.resume()
+                self.infra.pg.start()
+            self.infra.pg.drop_database(self.dbname)
+            self._db_created = False
+        if errors:
+            raise ServiceError("teardown was not clean: " + "; ".join(errors))
+
+    def process(self, name: str) -> ProcessService:
+        if name not in self._services:
+            raise ServiceError(f"service {name!r} was not started in this stack (started: {sorted(self._services)})")
+        return self._services[name]
+
+    def proxy_name(self, link: str) -> str:
+        if link not in self._proxies:
+            raise ConfigError(f"no link {link!r} in the target file (links: {sorted(self._proxies)})", field="links")
+        return f"s{self.stack_id}-{link}"
+
+    def log_path(self, service: str) -> Path | None:
+        svc = self._services.get(service)
+        return svc.log_path if svc else None
+
+    def kill_db(self) -> None:
+        self.infra.pg.kill()
+
+    def start_db(self) -> None:
+        self.infra.pg.start()
+
+    def pause_db(self) -> None:
+        self.infra.pg.pause()
+
+    def resume_db(self) -> None:
+        self.infra.pg.resume()
+
+    # -- internals ------------------------------------------------------------------------------
+    def _upstream_of(self, service: str) -> str:
+        role = self.target.services[service].role
+        if role == "db":
+            return f"127.0.0.1:{self.infra.pg.port}"
+        if role == "provider":
+            return f"127.0.0.1:{self.infra.provider_port}"
+        port = self._ports.setdefault(service, free_port())
+        return f"127.0.0.1:{port}"
+
+    def _values_for(self, name: str, port: int) -> dict[str, Any]:
+        db_link = self._link_to_role(name, "db")
+        provider_link = self._link_to_role(name, "provider")
+        db_host = self._proxies[db_link] if db_link else f"127.0.0.1:{self.infra.pg.port}"
+        provider_host = self._proxies[provider_link] if provider_link else f"127.0.0.1:{self.infra.provider_port}"
+        return {
+            "python": sys.executable,
+            "port": port,
+            "service": name,
+            "db_url": f"postgresql://postgres@{db_host}/{self.dbname}",
+            "provider_url": f"http://{provider_host}",
+            "defects": ",".join(self.defects),
+            **timing_values(self._timing),
+        }
+
+    def _link_to_role(self, source: str, role: str) -> str | None:
+        for to in self.target.services_with_role(role):  # type: ignore[arg-type]
+            link = self.target.link_between(source, to)
+            if link:
+                return link
+        return None
+
+    def _readiness(self, name: str, port: int) -> WaitStrategy | None:
+        ready = self.target.services[name].ready
+        if ready is None:
+            return None
+        if ready.http:
+            return HttpReady(f"http://127.0.0.1:{port}{ready.http}")
+        if ready.sql:
+            return SqlReady(self.db_dsn, ready.sql)
+        if ready.port:
+            return PortReady("127.0.0.1", port)
+        return None
