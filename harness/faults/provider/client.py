@@ -1,0 +1,284 @@
+"""Typed client of the mock provider's control API, used by scenarios and fault code.
+
+Every call has a timeout; every failure (connection, timeout, error status, unreadable answer)
+is a :class:`~harness.errors.ProviderError` raised ``from`` the original. Faults come with a heal
+that runs in ``finally``::
+
+    with provider.rule("item-7", status=422):          # removed on exit
+        ...
+    with provider.barrier("item-8") as gate:           # released on exit
+        gate.wait(timeout=10)                          # a worker is now inside item 8
+        worker.kill()
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, TypeVar
+
+import requests
+
+from harness.errors import ProviderError
+from harness.faults.provider.model import BarrierState, Json, LedgerEntry, ProviderConfig, Response, Rule
+
+T = TypeVar("T")
+
+#: seconds for a control call (the control API answers at once; only ``/wait`` long-polls)
+DEFAULT_TIMEOUT = 5.0
+
+
+class ProviderClient:
+    """The control API of one mock provider at ``base_url`` (e.g. ``http://127.0.0.1:8470``)."""
+
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._session = requests.Session()
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._session.close()
+
+    def __enter__(self) -> ProviderClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Json = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        expect: tuple[int, ...] = (200, 201, 204),
+    ) -> Json:
+        """One control call; the decoded JSON answer (None for 204) or a ``ProviderError``."""
+        url = f"{self.base_url}{path}"
+        try:
+            answer = self._session.request(
+                method, url, json=json, params=params, timeout=timeout or self.timeout
+            )
+        except requests.RequestException as exc:
+            raise ProviderError(
+                f"{method} {url} failed: {exc}; hint: is the mock provider running "
+                "(`chaos-audit provider --port N`) and is the URL right?"
+            ) from exc
+        if answer.status_code not in expect:
+            raise ProviderError(f"{method} {url} answered {answer.status_code}: {_error_text(answer)}")
+        if answer.status_code == 204 or not answer.content:
+            return None
+        try:
+            return answer.json()
+        except ValueError as exc:
+            raise ProviderError(f"{method} {url} answered {answer.status_code} with a non-JSON body") from exc
+
+    def _fetch(self, decode: Callable[[Json], T], method: str, path: str, **kwargs: Any) -> T:
+        """A control call whose answer is decoded into a value; an unexpected shape is a ProviderError."""
+        data = self._call(method, path, **kwargs)
+        try:
+            return decode(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProviderError(
+                f"{method} {self.base_url}{path} answered an unexpected body ({exc!r}): {str(data)[:200]}"
+            ) from exc
+
+    # -- health, reset, config ----------------------------------------------------------------
+
+    def health(self) -> bool:
+        """True when the provider answers its health check (raises ``ProviderError`` otherwise)."""
+        return bool(self._call("GET", "/_control/health") == {"status": "ok"})
+
+    def wait_until_ready(self, timeout: float = 10.0, *, interval: float = 0.02) -> None:
+        """Poll the health check until it answers; ``ProviderError`` saying what was tried otherwise."""
+        deadline = time.monotonic() + timeout
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                self._call("GET", "/_control/health", timeout=min(1.0, self.timeout))
+                return
+            except ProviderError as exc:
+                last = exc
+            if time.monotonic() + interval > deadline:
+                raise ProviderError(
+                    f"mock provider at {self.base_url} not ready after {timeout:g} s: "
+                    f"GET /_control/health tried {tries} time(s), last error: {last.__cause__ or last}; "
+                    "hint: check that `chaos-audit provider` runs on this host and port, and read its log"
+                ) from last
+            time.sleep(interval)
+
+    def reset(self) -> None:
+        """Empty the ledger, drop rules and barriers, restore the config; held calls get a 503."""
+        self._call("POST", "/_control/reset")
+
+    def config(self) -> ProviderConfig:
+        """The current config."""
+        return self._fetch(ProviderConfig.from_json, "GET", "/_control/config")
+
+    def configure(self, **fields: Any) -> ProviderConfig:
+        """Change config fields (``default_delay_ms``, ``listing_total``, ...); the whole new config."""
+        return self._fetch(ProviderConfig.from_json, "PUT", "/_control/config", json=fields)
+
+    # -- rules --------------------------------------------------------------------------------
+
+    def add_rule(
+        self,
+        item_id: str | None = None,
+        attempt: int | None = None,
+        times: int | None = None,
+        *,
+        status: int = 200,
+        delay_ms: float = 0,
+        hang: bool = False,
+        trickle_ms: float | None = None,
+        malformed: bool = False,
+        retry_after: float | None = None,
+        body: Json = None,
+    ) -> str:
+        """Script the answer to calls for ``item_id``/``attempt`` (None = any), ``times`` times; the id."""
+        response = Response(
+            status=status,
+            delay_ms=delay_ms,
+            hang=hang,
+            trickle_ms=trickle_ms,
+            malformed=malformed,
+            retry_after=retry_after,
+            body=body,
+        )
+        data = {"item_id": item_id, "attempt": attempt, "times": times, "response": response.to_json()}
+        return self._fetch(Rule.from_json, "POST", "/_control/rules", json=data).id
+
+    @contextmanager
+    def rule(
+        self,
+        item_id: str | None = None,
+        attempt: int | None = None,
+        times: int | None = None,
+        *,
+        status: int = 200,
+        delay_ms: float = 0,
+        hang: bool = False,
+        trickle_ms: float | None = None,
+        malformed: bool = False,
+        retry_after: float | None = None,
+        body: Json = None,
+    ) -> Iterator[str]:
+        """:meth:`add_rule` for the ``with`` block only: removed on exit (heal), also on errors."""
+        rule_id = self.add_rule(
+            item_id,
+            attempt,
+            times,
+            status=status,
+            delay_ms=delay_ms,
+            hang=hang,
+            trickle_ms=trickle_ms,
+            malformed=malformed,
+            retry_after=retry_after,
+            body=body,
+        )
+        try:
+            yield rule_id
+        finally:
+            self.remove_rule(rule_id, missing_ok=True)
+
+    def rules(self) -> list[Rule]:
+        """Every rule with its use count, in matching order."""
+        return self._fetch(lambda data: [Rule.from_json(item) for item in data], "GET", "/_control/rules")
+
+    def remove_rule(self, rule_id: str, *, missing_ok: bool = False) -> None:
+        """Delete one rule; ``missing_ok`` accepts a rule already gone (e.g. after a reset)."""
+        self._call("DELETE", f"/_control/rules/{rule_id}", expect=(204, 404) if missing_ok else (204,))
+
+    def clear_rules(self) -> None:
+        """Delete every rule."""
+        self._call("DELETE", "/_control/rules")
+
+    # -- barriers and ledger ------------------------------------------------------------------
+
+    def barrier(self, item_id: str, attempt: int | None = None) -> Barrier:
+        """Hold every call for ``item_id`` (and ``attempt``) from now on; use it in ``with`` to heal."""
+        path = "/_control/barriers"
+        state = self._fetch(
+            BarrierState.from_json, "POST", path, json={"item_id": item_id, "attempt": attempt}
+        )
+        return Barrier(client=self, id=state.id, item_id=item_id, attempt=attempt)
+
+    def ledger(self, since: int | None = None) -> list[LedgerEntry]:
+        """Every call recorded (with ``since``: only those with a greater ``seq``), oldest first."""
+        params = None if since is None else {"since": since}
+        return self._fetch(
+            lambda data: [LedgerEntry.from_json(entry) for entry in data["entries"]],
+            "GET",
+            "/_control/ledger",
+            params=params,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Barrier:
+    """Handle on one barrier; as a context manager it releases the barrier on exit (heal)."""
+
+    client: ProviderClient = field(repr=False, compare=False)
+    id: str
+    item_id: str
+    attempt: int | None
+
+    def state(self) -> BarrierState:
+        """Counters and flags now."""
+        return self.client._fetch(BarrierState.from_json, "GET", f"/_control/barriers/{self.id}")
+
+    def wait(self, timeout: float, count: int = 1) -> BarrierState:
+        """Block until ``count`` calls have arrived; ``ProviderError`` on timeout or if it cannot happen."""
+        path = f"/_control/barriers/{self.id}/wait"
+        try:
+            return self.client._fetch(
+                BarrierState.from_json,
+                "POST",
+                path,
+                json={"timeout": timeout, "count": count},
+                timeout=timeout + self.client.timeout,
+            )
+        except ProviderError as exc:
+            raise ProviderError(
+                f"waiting for {count} call(s) for item {self.item_id} at barrier {self.id}: {exc}; "
+                "hint: is the target running and routed to this provider, and has it reached this item?"
+            ) from exc
+
+    def release(self) -> BarrierState:
+        """Let the held calls go on (also after :meth:`abandon`); catch no new calls."""
+        return self.client._fetch(BarrierState.from_json, "POST", f"/_control/barriers/{self.id}/release")
+
+    def abandon(self) -> None:
+        """Catch no new calls but leave the held ones hanging (until their client goes or a reset)."""
+        self.client._call("DELETE", f"/_control/barriers/{self.id}")
+
+    def __enter__(self) -> Barrier:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # 404: a reset already cleared the barrier and answered its calls, nothing left to heal.
+        self.client._call("POST", f"/_control/barriers/{self.id}/release", expect=(200, 404))
+
+
+def _error_text(answer: requests.Response) -> str:
+    """The control API's ``error`` message, else the start of the raw body."""
+    try:
+        data = answer.json()
+    except ValueError:
+        return answer.text[:200] or "(empty body)"
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return str(data["error"])
+    return str(data)[:200]

@@ -1,0 +1,100 @@
+"""Validation and JSON round trips of the values shared by the provider and its client."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.faults.provider.model import (
+    BarrierState,
+    Kind,
+    LedgerEntry,
+    Outcome,
+    ProviderConfig,
+    Response,
+    Rule,
+)
+
+
+def test_response_defaults_are_an_immediate_200() -> None:
+    assert Response.from_json({}) == Response()
+    assert Response().to_json() == {
+        "status": 200,
+        "delay_ms": 0,
+        "hang": False,
+        "trickle_ms": None,
+        "malformed": False,
+        "retry_after": None,
+        "body": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"status": 99}, "status"),
+        ({"status": 600}, "status"),
+        ({"status": "500"}, "status"),
+        ({"delay_ms": -1}, "delay_ms"),
+        ({"hang": 1}, "hang"),
+        ({"trickle_ms": 0}, "trickle_ms"),
+        ({"hang": True, "trickle_ms": 5}, "exclude"),
+        ({"retry_after": True}, "retry_after"),
+        ({"stauts": 500}, "unknown field.*stauts"),
+        ([], "JSON object"),
+    ],
+)
+def test_response_refuses_invalid_fields_by_name(data: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Response.from_json(data)
+
+
+def test_rule_round_trip_and_matching() -> None:
+    rule = Rule.from_json(
+        {"item_id": "i", "attempt": 2, "times": 1, "response": {"status": 500}}, rule_id="r1"
+    )
+
+    assert Rule.from_json(rule.to_json()) == rule
+    assert rule.matches("i", 2)
+    assert not rule.matches("i", 1)
+    assert not rule.matches("j", 2)
+    assert not Rule(id="r1", times=1, used=1).matches("i", 1)  # used up
+    assert Rule(id="r2").matches(None, None)  # no constraint: any call
+
+
+def test_rule_post_body_may_not_choose_its_id() -> None:
+    with pytest.raises(ValueError, match=r"unknown field.*id"):
+        Rule.from_json({"id": "mine"}, rule_id="r1")
+
+
+def test_config_update_keeps_unnamed_fields_and_refuses_bools_as_ints() -> None:
+    config = ProviderConfig().updated({"listing_total": 3})
+
+    assert config == ProviderConfig(listing_total=3)
+    with pytest.raises(ValueError, match="listing_total"):
+        config.updated({"listing_total": True})
+
+
+def test_ledger_entry_and_barrier_state_round_trip() -> None:
+    entry = LedgerEntry(
+        seq=1,
+        kind=Kind.LISTING,
+        item_id=None,
+        batch_id=None,
+        idempotency_key="k",
+        correlation_id=None,
+        attempt=1,
+        attempt_header=None,
+        cursor=5,
+        arrived_at=1.0,
+        arrived_wall=2.0,
+        answered_at=1.5,
+        status=200,
+        outcome=Outcome.OK,
+    )
+    state = BarrierState(
+        id="b1", item_id="i", attempt=None, arrived=1, waiting=0, released=True, active=False
+    )
+
+    assert LedgerEntry.from_json(entry.to_json()) == entry
+    assert not entry.in_flight
+    assert BarrierState.from_json(state.to_json()) == state
