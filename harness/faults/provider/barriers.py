@@ -1,4 +1,4 @@
-"""Barriers: hold every call for item k so the harness can act at an exact moment.
+"""Barriers: hold every call for item k (or the n-th call) so the harness can act at an exact moment.
 
 The harness creates a barrier, waits (long-poll) until a call has arrived at it, injects its fault,
 then either releases it (held calls go on to rules and the default answer) or abandons it (held
@@ -38,10 +38,13 @@ class _Signal:
 class Barrier:
     """One barrier: its counters, and the event that lets its held calls go."""
 
-    def __init__(self, barrier_id: str, item_id: str, attempt: int | None) -> None:
+    def __init__(
+        self, barrier_id: str, item_id: str | None, attempt: int | None, nth: int | None = None
+    ) -> None:
         self.id = barrier_id
         self.item_id = item_id
         self.attempt = attempt
+        self.nth = nth
         self.arrived = 0
         self.waiting = 0
         self.released = False
@@ -49,9 +52,14 @@ class Barrier:
         self.opened = asyncio.Event()
         self._changed = _Signal()
 
-    def matches(self, item_id: str | None, attempt: int | None) -> bool:
-        """True when this barrier holds such a call."""
-        return self.active and self.item_id == item_id and (self.attempt is None or self.attempt == attempt)
+    def matches(self, item_id: str | None, attempt: int | None, nth: int | None = None) -> bool:
+        """True when this barrier holds such a call: active, and every field it gives matches."""
+        return (
+            self.active
+            and (self.item_id is None or self.item_id == item_id)
+            and (self.attempt is None or self.attempt == attempt)
+            and (self.nth is None or self.nth == nth)
+        )
 
     def arrive(self) -> None:
         """Count a call that is now held here (and wake ``/wait``)."""
@@ -82,6 +90,7 @@ class Barrier:
             id=self.id,
             item_id=self.item_id,
             attempt=self.attempt,
+            nth=self.nth,
             arrived=self.arrived,
             waiting=self.waiting,
             released=self.released,
@@ -108,9 +117,11 @@ class BarrierBoard:
         self._barriers: dict[str, Barrier] = {}
         self._ids = itertools.count(1)
 
-    def add(self, item_id: str, attempt: int | None) -> Barrier:
-        """Create a barrier; it catches matching calls from now on."""
-        barrier = Barrier(f"b{next(self._ids)}", item_id, attempt)
+    def add(self, item_id: str | None, attempt: int | None, nth: int | None = None) -> Barrier:
+        """Create a barrier; it catches matching calls from now on. ``item_id`` or ``nth`` is required."""
+        if item_id is None and nth is None:
+            raise ValueError("barrier: item_id or nth is required (at least one of them)")
+        barrier = Barrier(f"b{next(self._ids)}", item_id, attempt, nth)
         self._barriers[barrier.id] = barrier
         return barrier
 
@@ -122,9 +133,9 @@ class BarrierBoard:
         """Every barrier, in creation order."""
         return list(self._barriers.values())
 
-    def match(self, item_id: str | None, attempt: int | None) -> Barrier | None:
+    def match(self, item_id: str | None, attempt: int | None, nth: int | None = None) -> Barrier | None:
         """The first active barrier that holds this call, if any."""
-        return next((b for b in self._barriers.values() if b.matches(item_id, attempt)), None)
+        return next((b for b in self._barriers.values() if b.matches(item_id, attempt, nth)), None)
 
     def reset(self) -> None:
         """Forget every barrier; waiters wake with ``INACTIVE``. Held calls are freed by the caller."""

@@ -9,6 +9,9 @@ that runs in ``finally``::
     with provider.barrier("item-8") as gate:           # released on exit
         gate.wait(timeout=10)                          # a worker is now inside item 8
         worker.kill()
+
+Before the target has assigned item ids, aim at a call by its place instead: ``nth=8`` is the 8th
+work call since the last reset (``provider.barrier(nth=8)``, ``provider.rule(nth=7, status=422)``).
 """
 
 from __future__ import annotations
@@ -145,8 +148,13 @@ class ProviderClient:
         malformed: bool = False,
         retry_after: float | None = None,
         body: Json = None,
+        nth: int | None = None,
     ) -> str:
-        """Script the answer to calls for ``item_id``/``attempt`` (None = any), ``times`` times; the id."""
+        """Script the answer to calls matching ``item_id``/``attempt``/``nth`` (None = any); the id.
+
+        ``times`` limits the uses (None = unlimited); ``nth`` is the call's place among the work
+        calls since the last reset (ledger ``nth``).
+        """
         response = Response(
             status=status,
             delay_ms=delay_ms,
@@ -156,7 +164,13 @@ class ProviderClient:
             retry_after=retry_after,
             body=body,
         )
-        data = {"item_id": item_id, "attempt": attempt, "times": times, "response": response.to_json()}
+        data = {
+            "item_id": item_id,
+            "attempt": attempt,
+            "nth": nth,
+            "times": times,
+            "response": response.to_json(),
+        }
         return self._fetch(Rule.from_json, "POST", "/_control/rules", json=data).id
 
     @contextmanager
@@ -173,6 +187,7 @@ class ProviderClient:
         malformed: bool = False,
         retry_after: float | None = None,
         body: Json = None,
+        nth: int | None = None,
     ) -> Iterator[str]:
         """:meth:`add_rule` for the ``with`` block only: removed on exit (heal), also on errors."""
         rule_id = self.add_rule(
@@ -186,6 +201,7 @@ class ProviderClient:
             malformed=malformed,
             retry_after=retry_after,
             body=body,
+            nth=nth,
         )
         try:
             yield rule_id
@@ -206,13 +222,17 @@ class ProviderClient:
 
     # -- barriers and ledger ------------------------------------------------------------------
 
-    def barrier(self, item_id: str, attempt: int | None = None) -> Barrier:
-        """Hold every call for ``item_id`` (and ``attempt``) from now on; use it in ``with`` to heal."""
+    def barrier(
+        self, item_id: str | None = None, attempt: int | None = None, *, nth: int | None = None
+    ) -> Barrier:
+        """Hold every call for ``item_id`` (and ``attempt``), or the ``nth`` work call, from now on.
+
+        ``item_id`` or ``nth`` is required; every field given must match. Use it in ``with`` to heal.
+        """
         path = "/_control/barriers"
-        state = self._fetch(
-            BarrierState.from_json, "POST", path, json={"item_id": item_id, "attempt": attempt}
-        )
-        return Barrier(client=self, id=state.id, item_id=item_id, attempt=attempt)
+        data = {"item_id": item_id, "attempt": attempt, "nth": nth}
+        state = self._fetch(BarrierState.from_json, "POST", path, json=data)
+        return Barrier(client=self, id=state.id, item_id=item_id, attempt=attempt, nth=nth)
 
     def ledger(self, since: int | None = None) -> list[LedgerEntry]:
         """Every call recorded (with ``since``: only those with a greater ``seq``), oldest first."""
@@ -231,8 +251,9 @@ class Barrier:
 
     client: ProviderClient = field(repr=False, compare=False)
     id: str
-    item_id: str
+    item_id: str | None
     attempt: int | None
+    nth: int | None = None
 
     def state(self) -> BarrierState:
         """Counters and flags now."""
@@ -251,9 +272,18 @@ class Barrier:
             )
         except ProviderError as exc:
             raise ProviderError(
-                f"waiting for {count} call(s) for item {self.item_id} at barrier {self.id}: {exc}; "
+                f"waiting for {count} call(s) for {self._aim()} at barrier {self.id}: {exc}; "
                 "hint: is the target running and routed to this provider, and has it reached this item?"
             ) from exc
+
+    def _aim(self) -> str:
+        """What the barrier catches, for messages: ``item i``, ``item i attempt 2``, ``work call nth=8``."""
+        parts = [] if self.item_id is None else [f"item {self.item_id}"]
+        if self.attempt is not None:
+            parts.append(f"attempt {self.attempt}")
+        if self.nth is not None:
+            parts.append(f"work call nth={self.nth}")
+        return " ".join(parts)
 
     def release(self) -> BarrierState:
         """Let the held calls go on (also after :meth:`abandon`); catch no new calls."""

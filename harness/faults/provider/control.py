@@ -125,19 +125,29 @@ async def clear_rules(request: Request) -> Response:
     return Response(status_code=204)
 
 
+def _positive_int_or_none(data: dict[str, Json], key: str) -> int | None:
+    value = data.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{key}: expected an integer >= 1 or null, got {value!r}")
+    return value
+
+
 @_handles_errors
 async def add_barrier(request: Request) -> Response:
-    """Start holding every call for ``item_id`` (and ``attempt``, if given)."""
+    """Start holding every call matching ``item_id``, ``attempt`` and ``nth`` (those given)."""
     data = await _body(request)
-    unknown = set(data) - {"item_id", "attempt"}
+    unknown = set(data) - {"item_id", "attempt", "nth"}
     if unknown:
-        raise ValueError(f"barrier: unknown field(s) {', '.join(sorted(unknown))}; allowed: attempt, item_id")
-    item_id, attempt = data.get("item_id"), data.get("attempt")
-    if not isinstance(item_id, str) or not item_id:
-        raise ValueError(f"item_id: expected a non-empty string, got {item_id!r}")
-    if attempt is not None and (isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1):
-        raise ValueError(f"attempt: expected an integer >= 1 or null, got {attempt!r}")
-    barrier = _state(request).barriers.add(item_id, attempt)
+        raise ValueError(
+            f"barrier: unknown field(s) {', '.join(sorted(unknown))}; allowed: attempt, item_id, nth"
+        )
+    item_id = data.get("item_id")
+    if item_id is not None and (not isinstance(item_id, str) or not item_id):
+        raise ValueError(f"item_id: expected a non-empty string or null, got {item_id!r}")
+    attempt, nth = _positive_int_or_none(data, "attempt"), _positive_int_or_none(data, "nth")
+    if item_id is None and nth is None:
+        raise ValueError("barrier: item_id or nth is required (at least one of them)")
+    barrier = _state(request).barriers.add(item_id, attempt, nth=nth)
     return JSONResponse(barrier.state().to_json(), status_code=201)
 
 

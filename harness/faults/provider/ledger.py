@@ -50,6 +50,7 @@ class Ledger:
         self._lock = threading.Lock()
         self._entries: list[LedgerEntry] = []
         self._attempts: dict[tuple[Kind, str | int | None], int] = {}
+        self._work_calls = 0
 
     def record(
         self,
@@ -66,7 +67,8 @@ class Ledger:
         """Append an in-flight entry; ``attempt`` is the n-th call for this item id (or cursor).
 
         ``counted=False`` records a call that could not be attributed (an invalid body): it gets
-        no attempt number and does not shift the count of a real item.
+        no attempt number and does not shift the count of a real item. Every ``generate`` entry,
+        invalid or not, gets ``nth``: its 1-based place among this scenario's work calls.
         """
         key = (kind, item_id if kind is Kind.GENERATE else cursor)
         with self._lock:
@@ -74,6 +76,10 @@ class Ledger:
             if counted:
                 attempt = self._attempts.get(key, 0) + 1
                 self._attempts[key] = attempt
+            nth = None
+            if kind is Kind.GENERATE:
+                self._work_calls += 1
+                nth = self._work_calls
             seq = len(self._entries) + 1
             self._entries.append(
                 LedgerEntry(
@@ -84,6 +90,7 @@ class Ledger:
                     idempotency_key=idempotency_key,
                     correlation_id=correlation_id,
                     attempt=attempt,
+                    nth=nth,
                     attempt_header=attempt_header,
                     cursor=cursor,
                     arrived_at=time.monotonic(),
@@ -98,7 +105,8 @@ class Ledger:
             return self._entries[max(since, 0) :]
 
     def reset(self) -> None:
-        """Forget every entry and attempt count; calls still in flight keep updating their old entry."""
+        """Forget every entry and count (attempt, nth); calls in flight keep updating their old entry."""
         with self._lock:
             self._entries = []
             self._attempts = {}
+            self._work_calls = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, TypeAlias
 
 #: Any JSON value (what ``json.loads`` returns).
@@ -124,11 +124,16 @@ class Response:
 
 @dataclass(frozen=True, kw_only=True)
 class Rule:
-    """A scripted response for calls matching ``item_id`` and ``attempt`` (None = any), ``times`` times."""
+    """A scripted response for calls matching ``item_id``, ``attempt``, ``nth`` (None = any), ``times`` times.
+
+    ``nth`` is the call's place among all work calls of the scenario (ledger ``nth``): it lets a
+    scenario aim at "the 7th call" before it knows which item ids the target will use.
+    """
 
     id: str
     item_id: str | None = None
     attempt: int | None = None
+    nth: int | None = None
     times: int | None = None
     used: int = 0
     response: Response = Response()
@@ -137,7 +142,7 @@ class Rule:
     def from_json(cls, data: Json, *, rule_id: str | None = None) -> Rule:
         """Read a rule; with ``rule_id`` it reads a POST body (which has no ``id`` nor ``used`` yet)."""
         obj = _object(data, "rule")
-        allowed = {"item_id", "attempt", "times", "response"}
+        allowed = {"item_id", "attempt", "nth", "times", "response"}
         _check_keys(obj, allowed if rule_id else allowed | {"id", "used"}, "rule")
         ident = rule_id or _str(obj, "id")
         if not ident:
@@ -146,16 +151,18 @@ class Rule:
             id=ident,
             item_id=_str(obj, "item_id"),
             attempt=_int(obj, "attempt", None, minimum=1),
+            nth=_int(obj, "nth", None, minimum=1),
             times=_int(obj, "times", None, minimum=1),
             used=_int(obj, "used", 0, minimum=0) or 0,
             response=Response.from_json(obj.get("response") or {}),
         )
 
-    def matches(self, item_id: str | None, attempt: int | None) -> bool:
-        """True when this rule applies to the call and has uses left."""
+    def matches(self, item_id: str | None, attempt: int | None, nth: int | None = None) -> bool:
+        """True when this rule applies to the call (every field it gives matches) and has uses left."""
         return (
             (self.item_id is None or self.item_id == item_id)
             and (self.attempt is None or self.attempt == attempt)
+            and (self.nth is None or self.nth == nth)
             and (self.times is None or self.used < self.times)
         )
 
@@ -169,8 +176,9 @@ class BarrierState:
     """A barrier as the control API reports it: how many calls arrived, how many are held now."""
 
     id: str
-    item_id: str
+    item_id: str | None
     attempt: int | None
+    nth: int | None = None
     arrived: int
     waiting: int
     released: bool
@@ -180,7 +188,12 @@ class BarrierState:
     def from_json(cls, data: Json) -> BarrierState:
         """Read the control API's barrier object."""
         obj = _object(data, "barrier")
-        return cls(**{f.name: obj[f.name] for f in fields(cls)})
+        return cls(
+            **{
+                f.name: obj[f.name] if f.default is MISSING else obj.get(f.name, f.default)
+                for f in fields(cls)
+            }
+        )
 
     def to_json(self) -> dict[str, Json]:
         """The JSON object of the control API."""
@@ -228,6 +241,8 @@ class LedgerEntry:
     idempotency_key: str | None
     correlation_id: str | None
     attempt: int | None
+    #: 1-based place among the scenario's work (``generate``) calls, in arrival order; None for listing
+    nth: int | None = None
     attempt_header: int | None
     cursor: int | None
     arrived_at: float

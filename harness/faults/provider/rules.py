@@ -66,11 +66,11 @@ class RuleBook:
         with self._lock:
             return list(self._rules)
 
-    def take(self, item_id: str | None, attempt: int | None) -> Rule | None:
+    def take(self, item_id: str | None, attempt: int | None, nth: int | None = None) -> Rule | None:
         """Find the rule for this call and count one use of it (atomically); the rule after the use."""
         with self._lock:
             for index, rule in enumerate(self._rules):
-                if rule.matches(item_id, attempt):
+                if rule.matches(item_id, attempt, nth):
                     self._rules[index] = taken = dataclasses.replace(rule, used=rule.used + 1)
                     return taken
             return None

@@ -138,7 +138,7 @@ class GenerateEndpoint:
 
     async def _serve(self, call: _Call) -> None:
         entry = call.slot.entry
-        barrier = self.state.barriers.match(entry.item_id, entry.attempt)
+        barrier = self.state.barriers.match(entry.item_id, entry.attempt, entry.nth)
         if barrier is not None:
             call.slot.update(outcome=Outcome.HELD, barrier_id=barrier.id)
             barrier.arrive()
@@ -149,7 +149,7 @@ class GenerateEndpoint:
             if why is not None:
                 return await call.cut(why)
             call.slot.update(outcome=None)
-        rule = self.state.rules.take(entry.item_id, entry.attempt)
+        rule = self.state.rules.take(entry.item_id, entry.attempt, entry.nth)
         if rule is not None:
             call.slot.update(rule_id=rule.id)
             response = rule.response

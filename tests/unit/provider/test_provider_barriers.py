@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from harness.faults.provider.barriers import BarrierBoard, WaitResult
 
 
@@ -61,3 +63,22 @@ def test_release_opens_and_counts() -> None:
     state = barrier.state()
     assert (state.arrived, state.waiting, state.released, state.active) == (1, 0, True, False)
     assert barrier.opened.is_set()
+
+
+def test_nth_barrier_matches_that_work_call_whatever_its_item() -> None:
+    board = BarrierBoard()
+    third = board.add(None, None, nth=3)
+    item_and_place = board.add("b", None, nth=5)
+
+    assert board.match("a", 1, 2) is None
+    assert board.match("a", 1, 3) is third
+    assert board.match("z", 4, 3) is third
+    assert board.match("a", 1, 5) is None  # item_id given too: both must match
+    assert board.match("b", 1, 5) is item_and_place
+    assert board.match("b", 1) is None  # no nth: a call that is not a work call
+    assert third.state().nth == 3 and third.state().item_id is None
+
+
+def test_a_barrier_needs_an_item_id_or_an_nth() -> None:
+    with pytest.raises(ValueError, match="item_id or nth"):
+        BarrierBoard().add(None, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,11 +21,13 @@ class _Canned(BaseAdapter):
         super().__init__()
         self.status, self.body, self.error = status, body, error
         self.timeouts: list[object] = []
+        self.bodies: list[object] = []
 
     def send(  # type: ignore[override]
         self, request: requests.PreparedRequest, timeout: object = None, **kwargs: Mapping[str, Any]
     ) -> requests.Response:
         self.timeouts.append(timeout)
+        self.bodies.append(request.body)
         if self.error is not None:
             raise self.error
         response = requests.Response()
@@ -77,3 +80,20 @@ def test_barrier_wait_timeout_leaves_room_for_the_long_poll() -> None:
         gate.wait(timeout=3)
 
     assert adapter.timeouts == [1.5, 4.5]
+
+
+def test_nth_barrier_sends_nth_and_names_the_call_it_waits_for() -> None:
+    adapter = _Canned(
+        201,
+        b'{"id": "b2", "item_id": null, "attempt": null, "nth": 8, "arrived": 0, "waiting": 0, '
+        b'"released": false, "active": true}',
+    )
+    gate = _client(adapter).barrier(nth=8)
+    adapter.status, adapter.body = 408, b'{"error": "0 of 1 call(s) arrived at b2 within 3 s"}'
+
+    with pytest.raises(ProviderError, match=r"for work call nth=8 at barrier b2.*408"):
+        gate.wait(timeout=3)
+
+    assert isinstance(adapter.bodies[0], bytes)
+    assert json.loads(adapter.bodies[0]) == {"item_id": None, "attempt": None, "nth": 8}
+    assert (gate.item_id, gate.attempt, gate.nth) == (None, None, 8)

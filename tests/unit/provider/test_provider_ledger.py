@@ -63,3 +63,23 @@ def test_listing_pages() -> None:
     assert page(config, 50, 2) == {"items": [], "has_more": False, "next_cursor": None}
     never = ProviderConfig(listing_total=7, listing_never_ending=True)
     assert page(never, 50, 1) == {"items": [{"id": "src-51"}], "has_more": True, "next_cursor": 51}
+
+
+def test_nth_counts_every_work_call_in_arrival_order_and_restarts_after_a_reset() -> None:
+    ledger = Ledger()
+    ledger.record(Kind.GENERATE, item_id="a")
+    ledger.record(Kind.LISTING, cursor=0)
+    ledger.record(Kind.GENERATE, item_id="b")
+    ledger.record(Kind.GENERATE, item_id="a", counted=False)  # invalid, still a work call
+    ledger.record(Kind.GENERATE, item_id="a")
+
+    assert [(e.kind, e.nth) for e in ledger.entries()] == [
+        (Kind.GENERATE, 1),
+        (Kind.LISTING, None),
+        (Kind.GENERATE, 2),
+        (Kind.GENERATE, 3),
+        (Kind.GENERATE, 4),
+    ]
+    ledger.reset()
+    ledger.record(Kind.LISTING, cursor=0)
+    assert ledger.record(Kind.GENERATE, item_id="c").entry.nth == 1

@@ -98,3 +98,35 @@ def test_ledger_entry_and_barrier_state_round_trip() -> None:
     assert LedgerEntry.from_json(entry.to_json()) == entry
     assert not entry.in_flight
     assert BarrierState.from_json(state.to_json()) == state
+
+
+def test_rule_nth_matches_only_that_work_call_together_with_the_other_fields() -> None:
+    by_place = Rule.from_json({"nth": 7, "response": {"status": 422}}, rule_id="r1")
+    both = Rule(id="r2", item_id="i", nth=3)
+
+    assert Rule.from_json(by_place.to_json()) == by_place
+    assert by_place.to_json()["nth"] == 7
+    assert by_place.matches("any-item", 1, 7)
+    assert not by_place.matches("any-item", 1, 6)
+    assert not by_place.matches("any-item", 1)  # a call without nth (not a work call)
+    assert both.matches("i", 1, 3)
+    assert not both.matches("j", 1, 3)  # every given field must match
+    assert not both.matches("i", 1, 4)
+    assert Rule(id="r3", item_id="i").matches("i", 1, 99)  # no nth: any place
+
+
+@pytest.mark.parametrize("nth", [0, -1, True, "3", 2.0])
+def test_rule_refuses_an_nth_that_is_not_a_positive_integer(nth: object) -> None:
+    with pytest.raises(ValueError, match=r"^nth:"):
+        Rule.from_json({"nth": nth}, rule_id="r1")
+
+
+def test_barrier_state_carries_nth_and_reads_an_answer_without_it() -> None:
+    state = BarrierState(
+        id="b2", item_id=None, attempt=None, nth=8, arrived=0, waiting=0, released=False, active=True
+    )
+    old = {"id": "b1", "item_id": "i", "attempt": None, "arrived": 0, "waiting": 0}
+
+    assert state.to_json()["nth"] == 8
+    assert BarrierState.from_json(state.to_json()) == state
+    assert BarrierState.from_json({**old, "released": False, "active": True}).nth is None

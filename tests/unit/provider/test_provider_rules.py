@@ -76,3 +76,17 @@ def test_retry_after_format(seconds: float, header: str) -> None:
         attempt=1,
     )
     assert rendered.headers["retry-after"] == header
+
+
+def test_take_matches_nth_and_the_other_given_fields() -> None:
+    book = RuleBook()
+    second = book.add({"nth": 2, "response": {"status": 422}})
+    fourth_of_a = book.add({"item_id": "a", "nth": 4, "response": {"status": 500}})
+
+    assert book.take("x", 1, 1) is None
+    assert _id(book.take("y", 1, 2)) == second.id
+    assert book.take("b", 1, 4) is None
+    assert _id(book.take("a", 2, 4)) == fourth_of_a.id
+    assert book.take("a", 2) is None  # no nth given: an nth rule does not apply
+    with pytest.raises(ValueError, match=r"^nth:"):
+        book.add({"nth": 0})
