@@ -82,10 +82,17 @@ class Service(Model):
 
 
 class Link(Model):
-    """A connection routed through the fault proxy, e.g. ``worker-1 -> db``."""
+    """A connection routed through the fault proxy, e.g. ``worker-1 -> db``.
+
+    On the local and docker backends the harness picks addresses itself. On the external backend
+    your services already run, so the link says where the proxy listens (``listen``, which your
+    service must be configured to use) and where it forwards to (``upstream``).
+    """
 
     source: str = Field(alias="from")
     to: str
+    listen: str | None = None
+    upstream: str | None = None
 
 
 class Trigger(Model):
