@@ -47,7 +47,9 @@ class Stack(ABC):
 
     def __init__(self, target: Target, *, defects: Sequence[str] = ()) -> None:
         if defects and target.defects is None:
-            raise ConfigError(f"target {target.name!r} has no defects section: --defect needs one", field="--defect")
+            raise ConfigError(
+                f"target {target.name!r} has no defects section: --defect needs one", field="--defect"
+            )
         self.target = target
         self.defects = tuple(defects)
         self.api_url: str | None = None
@@ -56,7 +58,9 @@ class Stack(ABC):
         self.started: list[str] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def start(self, *, services: Sequence[str] | None = None, timing: Mapping[str, Any] | None = None) -> None:
+    def start(
+        self, *, services: Sequence[str] | None = None, timing: Mapping[str, Any] | None = None
+    ) -> None:
         """Prepare the stack, then start ``services`` (default: every non-infra service).
 
         ``timing`` overrides values of the target file's timing section for this scenario (e.g. a
@@ -68,8 +72,14 @@ class Stack(ABC):
         self.timing.update(timing or {})
         self._prepare(self.timing)
         names = list(services) if services is not None else self.default_services()
-        for name in sorted(names, key=lambda n: self.target.services[n].role != "api"):
-            self.start_service(name)
+        for name in names:
+            if name not in self.target.services:
+                known = sorted(self.target.services)
+                raise ConfigError(f"unknown service {name!r} (services: {known})", field="services")
+        self._start_services(sorted(names, key=lambda n: self.target.services[n].role != "api"))
+        for name in names:
+            if name not in self.started:
+                self.started.append(name)
 
     def default_services(self) -> list[str]:
         return [n for n, s in self.target.services.items() if s.role not in INFRA_ROLES]
@@ -77,7 +87,9 @@ class Stack(ABC):
     def start_service(self, name: str) -> None:
         """Start one service of the target file (e.g. a worker started after the batch exists)."""
         if name not in self.target.services:
-            raise ConfigError(f"unknown service {name!r} (services: {sorted(self.target.services)})", field="services")
+            raise ConfigError(
+                f"unknown service {name!r} (services: {sorted(self.target.services)})", field="services"
+            )
         self._start_service(name)
         if name not in self.started:
             self.started.append(name)
@@ -95,6 +107,11 @@ class Stack(ABC):
         self.close()
 
     # -- backend hooks ---------------------------------------------------------------------------
+    def _start_services(self, names: Sequence[str]) -> None:
+        """Start several services (a backend may start them in parallel); default: one by one."""
+        for name in names:
+            self._start_service(name)
+
     @abstractmethod
     def _prepare(self, timing: Mapping[str, Any]) -> None:
         """Fresh database, proxies for the links, clean provider."""

@@ -6,12 +6,14 @@ scenario gets a fresh database, no proxies, an empty provider ledger.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from harness.faults.provider.client import ProviderClient
 from harness.faults.proxy.client import ProxyClient
+from harness.process.pidfiles import PidFiles
 from harness.process.readiness import HttpReady
 from harness.process.service import ProcessService
 from harness.store.postgres import EmbeddedPostgres, free_port
@@ -20,8 +22,13 @@ from harness.store.postgres import EmbeddedPostgres, free_port
 class LocalInfra:
     """A real PostgreSQL, the fault proxy and the mock provider, as child processes."""
 
-    def __init__(self, *, work_dir: Path | None = None) -> None:
+    def __init__(self, *, work_dir: Path | None = None, keep_logs: bool = False) -> None:
+        self._owns_dir = work_dir is None and not keep_logs
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="chaos-audit-run-"))
+        self._pidfiles = PidFiles.default()
+        self._dir_key = self._pidfiles.record(
+            "run-dir", cleanup_paths=[self.work_dir] if self._owns_dir else []
+        )
         self.pg = EmbeddedPostgres(base_dir=None)
         proxy_port, provider_port = free_port(), free_port()
         self.proxy_url = f"http://127.0.0.1:{proxy_port}"
@@ -52,10 +59,16 @@ class LocalInfra:
         self.provider_service.wait_ready(timeout=20)
 
     def close(self) -> None:
-        """Stop everything, also after a failed start."""
-        for svc in (self.proxy_service, self.provider_service):
-            try:
-                svc.stop()
-            except Exception:  # keep stopping the rest
-                svc.kill()
-        self.pg.close()
+        """Stop everything, also after a failed start, and remove the run's temp dir (service logs
+        worth keeping are copied into the report dir by the plugin before this runs)."""
+        try:
+            for svc in (self.proxy_service, self.provider_service):
+                try:
+                    svc.stop()
+                except Exception:  # keep stopping the rest
+                    svc.kill()
+            self.pg.close()
+        finally:
+            if self._owns_dir:
+                shutil.rmtree(self.work_dir, ignore_errors=True)
+            self._pidfiles.forget(self._dir_key)

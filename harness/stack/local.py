@@ -58,11 +58,27 @@ class LocalStack(Stack):
             created = self.proxy.create_proxy(name=proxy_name, listen="127.0.0.1:0", upstream=upstream)
             self._proxies[name] = created.listen
 
+    def _start_services(self, names: Sequence[str]) -> None:
+        """API services first (they own the schema), then every other process launched at once and
+        awaited together, so start-up costs overlap."""
+        first = [n for n in names if self.target.services[n].role == "api"]
+        rest = [n for n in names if n not in first]
+        for group in (first, rest):
+            for name in group:
+                self._launch(name)
+            for name in group:
+                self._await_ready(name)
+
     def _start_service(self, name: str) -> None:
+        self._launch(name)
+        self._await_ready(name)
+
+    def _launch(self, name: str) -> None:
         spec = self.target.services[name]
         if spec.command is None:
             raise ConfigError(
-                f"services.{name}: the local backend needs a command to start it", field=f"services.{name}.command"
+                f"services.{name}: the local backend needs a command to start it",
+                field=f"services.{name}.command",
             )
         if name not in self._services:
             port = self._ports.setdefault(name, free_port())
@@ -76,22 +92,24 @@ class LocalStack(Stack):
                 log_path=self.work_dir / f"{name}.log",
                 readiness=self._readiness(name, port),
             )
-        svc = self._services[name]
-        svc.start()
+        self._services[name].start()
+
+    def _await_ready(self, name: str) -> None:
+        spec = self.target.services[name]
         if spec.ready is not None:
-            svc.wait_ready(timeout=spec.ready.timeout_s)
+            self._services[name].wait_ready(timeout=spec.ready.timeout_s)
         if spec.role == "api" and self.api_url is None:
             self.api_url = f"http://127.0.0.1:{self._ports[name]}"
 
     def _teardown(self) -> None:
+        """Kill the target's processes (the scenario is over and its database is dropped, so a
+        graceful stop would only cost time), remove the proxies, drop the database."""
         errors: list[str] = []
         for svc in self._services.values():
             try:
-                svc.resume()
-                svc.stop(timeout=3)
+                svc.kill()
             except Exception as exc:
                 errors.append(f"{svc.name}: {exc}")
-                svc.kill()
         for name in list(self._proxies):
             try:
                 self.proxy.delete_proxy(f"s{self.stack_id}-{name}")
@@ -109,12 +127,16 @@ class LocalStack(Stack):
 
     def process(self, name: str) -> ProcessService:
         if name not in self._services:
-            raise ServiceError(f"service {name!r} was not started in this stack (started: {sorted(self._services)})")
+            raise ServiceError(
+                f"service {name!r} was not started in this stack (started: {sorted(self._services)})"
+            )
         return self._services[name]
 
     def proxy_name(self, link: str) -> str:
         if link not in self._proxies:
-            raise ConfigError(f"no link {link!r} in the target file (links: {sorted(self._proxies)})", field="links")
+            raise ConfigError(
+                f"no link {link!r} in the target file (links: {sorted(self._proxies)})", field="links"
+            )
         return f"s{self.stack_id}-{link}"
 
     def log_path(self, service: str) -> Path | None:
@@ -147,7 +169,9 @@ class LocalStack(Stack):
         db_link = self._link_to_role(name, "db")
         provider_link = self._link_to_role(name, "provider")
         db_host = self._proxies[db_link] if db_link else f"127.0.0.1:{self.infra.pg.port}"
-        provider_host = self._proxies[provider_link] if provider_link else f"127.0.0.1:{self.infra.provider_port}"
+        provider_host = (
+            self._proxies[provider_link] if provider_link else f"127.0.0.1:{self.infra.provider_port}"
+        )
         return {
             "python": sys.executable,
             "port": port,
