@@ -1,0 +1,1 @@
+"""Stack backends: local processes, containers, or an already-running external stack."""
