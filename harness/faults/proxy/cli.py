@@ -1,0 +1,76 @@
+"""``chaos-audit proxy``: run the Toxiproxy-compatible fault proxy as a process.
+
+Flags follow ``toxiproxy-server`` so scripts written for it keep working: each long option is also
+accepted with Toxiproxy's single dash (``-port 8474``, ``-config FILE``, ``-version``). Unlike
+Toxiproxy, ``--seed`` really seeds every random draw (toxicity, jitter, slicer, http_error).
+
+On start the process prints one line, ``chaos-audit proxy API listening on http://HOST:PORT``, to
+stdout (flushed), so a parent started with ``--port 0`` can read the actual port. SIGINT and
+SIGTERM close the API, every listener and every connection, then exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from harness import __version__
+from harness.faults.proxy.server import ProxyServer
+
+log = logging.getLogger("harness.faults.proxy")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``proxy`` sub-command's options to ``parser``."""
+    parser.add_argument("--host", "-host", default="127.0.0.1", help="API address (default: %(default)s)")
+    parser.add_argument(
+        "--port", "-port", type=int, default=8474, help="API port, 0 = any (default: %(default)s)"
+    )
+    parser.add_argument("--config", "-config", type=Path, default=None, help="JSON file in /populate format")
+    parser.add_argument("--seed", "-seed", type=int, default=None, help="seed of every random draw")
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("LOG_LEVEL", "info"),
+        choices=("debug", "info", "warning", "error"),
+        help="log level (default: $LOG_LEVEL or info)",
+    )
+    parser.add_argument(
+        "--version", "-version", action="version", version=f"chaos-audit proxy version {__version__}"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the server until SIGINT/SIGTERM; returns the exit code."""
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    server = ProxyServer(host=args.host, port=args.port, seed=args.seed)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.start()
+        if args.config is not None:
+            for error in server.populate_file(args.config):
+                log.error("%s", error)
+        print(f"chaos-audit proxy API listening on {server.url}", flush=True)
+        log.info("seed: %s", "random" if args.seed is None else args.seed)
+        while not stop.wait(1.0):
+            pass
+        log.info("shutting down")
+    finally:
+        server.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
