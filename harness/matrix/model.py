@@ -1,0 +1,93 @@
+"""Matrix data: the plan (which scenarios answer which defect) and the verdicts it produced."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.report import catalog
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    """One defect: the scenarios expected to catch it, what they said, and whether it was caught."""
+
+    defect: str
+    expected: tuple[str, ...]
+    verdicts: Mapping[str, str] = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def failed(self) -> list[str]:
+        return [i for i in self.expected if self.verdicts.get(i) == "fail"]
+
+    @property
+    def detected(self) -> bool:
+        """Caught when every scenario CATALOG.md names for the defect failed."""
+        return not self.error and bool(self.expected) and len(self.failed) == len(self.expected)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "defect": self.defect,
+            "expected": list(self.expected),
+            "ran": sorted(self.verdicts),
+            "verdicts": dict(self.verdicts),
+            "failed": self.failed,
+            "detected": self.detected,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Matrix:
+    """The whole matrix: the correct target's verdicts and one row per defect."""
+
+    correct: Mapping[str, str]
+    rows: tuple[Row, ...]
+    seed: int
+
+    @property
+    def false_positives(self) -> list[str]:
+        """Scenarios that did not pass against the correct target."""
+        return sorted(i for i, v in self.correct.items() if v != "pass")
+
+    @property
+    def undetected(self) -> list[str]:
+        return [r.defect for r in self.rows if not r.detected]
+
+    @property
+    def ok(self) -> bool:
+        return not self.false_positives and not self.undetected and bool(self.correct)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "seed": self.seed,
+            "correct": dict(self.correct),
+            "rows": [r.to_json() for r in self.rows],
+            "false_positives": self.false_positives,
+            "undetected": self.undetected,
+            "ok": self.ok,
+        }
+
+    def problems(self) -> list[str]:
+        """Human-readable lines naming each defect not caught and each false positive."""
+        lines = [
+            f"scenario {i} does not pass on the correct target (verdict: {self.correct[i]})"
+            for i in self.false_positives
+        ]
+        for r in self.rows:
+            if not r.detected:
+                why = r.error or ", ".join(f"{i}: {r.verdicts.get(i, 'not run')}" for i in r.expected)
+                lines.append(
+                    f"defect {r.defect} is not detected by {', '.join(r.expected) or 'any scenario'} ({why})"
+                )
+        return lines
+
+
+def defect_plan(defects: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
+    """Defect -> the scenario ids CATALOG.md names for it (the smallest set that answers)."""
+    every = sorted({d for e in catalog.ENTRIES for d in e.defects})
+    chosen = list(defects) if defects else every
+    return {d: tuple(catalog.ids_catching(d)) for d in chosen}
