@@ -6,11 +6,15 @@ bounds derived from the target's own timing, never on bare sleeps.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from harness.scenario import ScenarioRun
 from harness.target.client import ItemView, TargetClient
+
+T = TypeVar("T")
 
 #: batch states after which nothing more happens without a user action
 TERMINAL = frozenset({"completed", "failed", "partial", "cancelled", "timeout"})
@@ -28,7 +32,7 @@ def work_calls(audit: ScenarioRun) -> list[dict[str, Any]]:
 def settle_timeout(audit: ScenarioRun, n_items: int, *, extra: float = 0.0) -> float:
     """A generous bound for a batch to settle: leases, retries and backoff of the target's timing."""
     t = audit.stack.timing
-    return 10.0 + 0.1 * n_items + 3 * t["lease_s"] + t["max_attempts"] * t["provider_timeout_s"] + extra
+    return float(10.0 + 0.1 * n_items + 3 * t["lease_s"] + t["max_attempts"] * t["provider_timeout_s"] + extra)
 
 
 def wait_terminal(audit: ScenarioRun, client: TargetClient, batch_id: str, *, timeout: float) -> str:
@@ -57,3 +61,93 @@ def count_in_state(client: TargetClient, batch_id: str, *states: str) -> int:
 
 def seq_of_item(items: Iterable[ItemView]) -> dict[str, int]:
     return {v.id: v.seq for v in items if v.seq is not None}
+
+
+def poll_until(predicate: Callable[[], T], *, timeout: float, interval: float = 0.02) -> T | None:
+    """Poll ``predicate`` until it returns a truthy value; that value, or None after ``timeout``.
+
+    A bounded observation that does not end the scenario (``ScenarioRun.wait_for`` does): the
+    caller records "did not happen within the bound" as a failed check with its evidence, so a
+    defect that never lets the state happen fails fast and with numbers instead of hanging.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(Exception):  # a transient error while a fault is active
+            value = predicate()
+            if value:
+                return value
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(interval)
+
+
+def item_error(item: ItemView) -> str:
+    """Every error field the target reports for an item, as one text (``''`` when none)."""
+    return " ".join(str(v) for k, v in sorted(item.raw.items()) if "error" in k and v not in (None, ""))
+
+
+def db_rows(audit: ScenarioRun, sql: str, **params: Any) -> list[dict[str, Any]]:
+    """Rows of one read-only query on the target's own database (the ground truth of state)."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(audit.stack.db_dsn, connect_timeout=5, autocommit=True) as conn:
+        return conn.cursor(row_factory=dict_row).execute(sql, params).fetchall()
+
+
+def log_offset(audit: ScenarioRun, service: str) -> int:
+    """The end of a service's log now: pass it to ``log_events(since=...)`` to read what follows."""
+    from harness.process.logs import log_size
+
+    path = audit.stack.log_path(service)
+    return log_size(path) if path else 0
+
+
+def log_events(audit: ScenarioRun, service: str, *, since: int = 0, **match: Any) -> list[dict[str, Any]]:
+    """A service's JSON log lines (after byte ``since``) whose fields equal every ``match`` value.
+
+    ``event=`` matches the target's event field (``logs.event_field``); values are compared as
+    strings, so ids match whether the service logged a UUID or its text.
+    """
+    import json
+
+    from harness.process.logs import read_log
+
+    path = audit.stack.log_path(service)
+    if path is None:
+        return []
+    fields = {audit.stack.target.logs.event_field if k == "event" else k: str(v) for k, v in match.items()}
+    out = []
+    for line in read_log(path, since).splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and all(str(rec.get(k)) == v for k, v in fields.items()):
+            out.append(rec)
+    return out
+
+
+def worker_holding(audit: ScenarioRun, client: TargetClient, batch_id: str, seq: int) -> str:
+    """The worker service holding item ``seq`` now (the item's ``worker_id`` names the service).
+
+    A target whose items do not say which started service holds them makes the scenario unknown.
+    """
+    worker = items_by_seq(client, batch_id)[seq].raw.get("worker_id")
+    if worker not in audit.stack.started:
+        audit.unknown(f"the target does not say which worker service holds an item (worker_id {worker!r})")
+    return str(worker)
+
+
+@contextlib.contextmanager
+def workers_frozen(audit: ScenarioRun, workers: Iterable[str]) -> Iterator[None]:
+    """SIGSTOP idle ``workers`` for the block (e.g. to create a batch and script the provider for its
+    item ids before any worker can claim one); they are resumed on exit, also on errors."""
+    names = list(workers)
+    for name in names:
+        audit.faults.pause(name)
+    try:
+        yield
+    finally:
+        for name in names:
+            audit.faults.resume(name)

@@ -161,7 +161,10 @@ class TargetClient:
         """One HTTP call from a template, recorded as an op; timeouts become ``info`` and re-raise."""
         path = render(call.path, values, where=f"{f}.path")
         body = render_value(call.body, values, where=f"{f}.body") if call.body is not None else None
-        op = self.history.invoke(self.process, f, {"path": path, **dict(values)}) if self.history else None
+        # ``is not None``: an empty History is falsy (it has __len__), and the first ops would be lost
+        op = None
+        if self.history is not None:
+            op = self.history.invoke(self.process, f, {"path": path, **dict(values)})
         try:
             resp = self.session.request(
                 call.method, self.api_url + path, json=body, headers=dict(headers or {}), timeout=timeout
