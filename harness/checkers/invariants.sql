@@ -1,7 +1,7 @@
 -- Named invariant queries over the canonical schema (batches, items, transitions, workers, results).
 -- Every row returned is one violation. A target file can override any query by name
 -- (database.invariants.<name>). Parameters: %(max_duration_s)s, %(heartbeat_grace_s)s,
--- %(max_attempts)s, %(max_deliveries)s, %(batch_id)s (NULL = every batch).
+-- %(max_deliveries)s, %(batch_id)s (NULL = every batch).
 
 -- name: stuck_processing
 -- doc: items in processing longer than the maximum duration (the seed's "stuck jobs" query)
@@ -87,10 +87,11 @@ WHERE from_state IN ('completed', 'cancelled')
 ORDER BY id;
 
 -- name: attempts_over_limit
--- doc: provider attempts beyond the retry limit (per user retry round)
-SELECT i.id::text AS item_id, i.seq, i.attempts, i.retry_count
+-- doc: provider attempts beyond the item's attempt ceiling (items.max_attempts: raised by each user
+-- doc: retry, so an infinite retry loop shows here)
+SELECT i.id::text AS item_id, i.seq, i.attempts, i.max_attempts, i.retry_count
 FROM items i
-WHERE i.attempts > %(max_attempts)s * (i.retry_count + 1)
+WHERE i.attempts > i.max_attempts
   AND (%(batch_id)s::uuid IS NULL OR i.batch_id = %(batch_id)s::uuid);
 
 -- name: deliveries_over_limit

@@ -14,7 +14,7 @@ CANONICAL_DDL = """
 CREATE TABLE batches (id uuid PRIMARY KEY, status text NOT NULL);
 CREATE TABLE items (
   id uuid PRIMARY KEY, batch_id uuid NOT NULL, seq int NOT NULL, status text NOT NULL, output jsonb,
-  attempts int NOT NULL DEFAULT 0, retry_count int NOT NULL DEFAULT 0, deliveries int NOT NULL DEFAULT 0,
+  attempts int NOT NULL DEFAULT 0, max_attempts int NOT NULL DEFAULT 3, retry_count int NOT NULL DEFAULT 0, deliveries int NOT NULL DEFAULT 0,
   worker_id text, updated_at timestamptz NOT NULL DEFAULT now());
 CREATE TABLE transitions (id bigserial PRIMARY KEY, entity text, entity_id uuid, batch_id uuid,
   from_state text, to_state text, reason text, worker_id text, at timestamptz DEFAULT clock_timestamp());
