@@ -1,10 +1,15 @@
 """pytest plugin of chaos-audit (registered through the ``pytest11`` entry point).
 
-Holds only hooks, options, markers and fixtures; machinery is imported lazily inside fixtures so
-that every pytest run in an environment with chaos-audit installed stays cheap. State lives in
-``config.stash``. Each scenario's verdict, evidence and violations are appended to the run record,
-written as ``run.json`` in ``--chaos-report-dir`` at the end of the session (the input of
-``chaos-audit run``'s reports).
+Holds only hooks, options, markers and fixtures; machinery is imported lazily inside fixtures and
+hooks so that every pytest run in an environment with chaos-audit installed stays cheap. State
+lives in ``config.stash``. Each scenario's verdict, evidence and violations are appended to the run
+record, written as ``run.json`` in ``--chaos-report-dir`` at the end of the session (the input of
+``chaos-audit run``'s reports), with the ids collected so an interrupted run knows what it missed.
+
+``--chaos-only`` selects scenarios by audit id; ``--chaos-progress FILE`` appends one JSON line per
+scenario start and verdict (how ``chaos-audit run`` shows live progress from its pytest child);
+a one-line verdict with its key evidence is printed to the terminal after each scenario. When
+allure-pytest is active, each scenario gets its audit labels and attachments.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import pytest
 RECORD_KEY = pytest.StashKey[list[dict[str, Any]]]()
 SEED_KEY = pytest.StashKey[int]()
 RUN_KEY = pytest.StashKey[Any]()
+STARTED_KEY = pytest.StashKey[float]()
+COLLECTED_KEY = pytest.StashKey[list[dict[str, Any]]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -31,6 +38,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--chaos-seed", default=None, type=int, help="seed of all randomness (printed)")
     group.addoption("--chaos-report-dir", default=None, help="where run.json and histories are written")
     group.addoption("--chaos-defect", default="", help="comma-separated defects of the reference target")
+    group.addoption(
+        "--chaos-only", default="", help="comma-separated audit ids to run (others are deselected)"
+    )
+    group.addoption(
+        "--chaos-progress", default=None, help="append one JSON line per scenario start/verdict here"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -38,10 +51,43 @@ def pytest_configure(config: pytest.Config) -> None:
     seed = config.getoption("--chaos-seed")
     config.stash[SEED_KEY] = seed if seed is not None else random.SystemRandom().randrange(1, 2**31)
     config.stash[RECORD_KEY] = []
+    config.stash[STARTED_KEY] = time.time()
+    config.stash[COLLECTED_KEY] = []
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"chaos-audit: seed {config.stash[SEED_KEY]} (rerun with --chaos-seed {config.stash[SEED_KEY]})"
+
+
+# -- selection -----------------------------------------------------------------------------------
+def _only(config: pytest.Config) -> set[str]:
+    return {i.strip().upper() for i in str(config.getoption("--chaos-only") or "").split(",") if i.strip()}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--chaos-only``, deselect every test whose audit id is not listed."""
+    only = _only(config)
+    if not only:
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        marker = item.get_closest_marker("audit")
+        selected = marker is not None and str(marker.kwargs.get("id", "")).upper() in only
+        (keep if selected else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Remember which scenarios will run, so a run that dies can name the ones it never reached."""
+    collected = session.config.stash[COLLECTED_KEY]
+    for item in session.items:
+        marker = item.get_closest_marker("audit")
+        if marker is not None:
+            collected.append({**dict(marker.kwargs), "nodeid": item.nodeid})
+    _progress(session.config, {"event": "collected", "scenarios": collected})
 
 
 # -- fixtures ------------------------------------------------------------------------------------
@@ -55,14 +101,27 @@ def chaos_target(pytestconfig: pytest.Config) -> Any:
 
 
 @pytest.fixture(scope="session")
-def chaos_infra(pytestconfig: pytest.Config) -> Iterator[Any]:
-    """Session-wide PostgreSQL, fault proxy and mock provider (local backend)."""
+def chaos_infra(pytestconfig: pytest.Config, chaos_target: Any) -> Iterator[Any]:
+    """Session-wide infrastructure of the chosen backend: PostgreSQL (local, docker), proxy, provider."""
+    backend = pytestconfig.getoption("--chaos-backend")
+    if backend == "docker":
+        from harness.stack.docker import docker_infra
+
+        yield from docker_infra()  # skips as unknown when there is no engine or image
+        return
+    if backend == "external":
+        from harness.stack.external import ExternalInfra
+
+        external = ExternalInfra(chaos_target)
+        try:
+            external.start()
+            yield external
+        finally:
+            external.close()
+        return
     from harness.process.pidfiles import PidFiles
     from harness.stack.infra import LocalInfra
 
-    backend = pytestconfig.getoption("--chaos-backend")
-    if backend != "local":
-        pytest.skip(f"unknown: backend {backend!r} is not available in this build")
     for line in PidFiles.default().reap_stale():
         print(f"chaos-audit: {line}")
     infra = LocalInfra()
@@ -76,10 +135,22 @@ def chaos_infra(pytestconfig: pytest.Config) -> Iterator[Any]:
 @pytest.fixture
 def chaos_stack(chaos_infra: Any, chaos_target: Any, pytestconfig: pytest.Config) -> Iterator[Any]:
     """A fresh stack for one scenario (not started: the scenario chooses services and timing)."""
-    from harness.stack.local import LocalStack
-
+    backend = pytestconfig.getoption("--chaos-backend")
     defects = [d for d in pytestconfig.getoption("--chaos-defect").split(",") if d]
-    stack = LocalStack(chaos_infra, chaos_target, defects=defects)
+    if backend == "docker":
+        from harness.stack.docker import DockerStack
+
+        stack: Any = DockerStack(chaos_infra, chaos_target, defects=defects)
+    elif backend == "external":
+        from harness.stack.external import ExternalStack
+
+        if defects:
+            pytest.skip("unknown: --chaos-defect needs a stack the harness starts (local or docker backend)")
+        stack = ExternalStack(chaos_infra, chaos_target)
+    else:
+        from harness.stack.local import LocalStack
+
+        stack = LocalStack(chaos_infra, chaos_target, defects=defects)
     try:
         yield stack
     finally:
@@ -88,7 +159,7 @@ def chaos_stack(chaos_infra: Any, chaos_target: Any, pytestconfig: pytest.Config
 
 @pytest.fixture
 def audit(request: pytest.FixtureRequest, chaos_stack: Any) -> Iterator[Any]:
-    """The running scenario: stack, faults (healed in finally), history, evidence, checks."""
+    """The running scenario: stack, faults (healed in finally), history, state sampler, evidence, checks."""
     from harness.history import History
     from harness.scenario import AuditMeta, ScenarioRun
 
@@ -99,17 +170,33 @@ def audit(request: pytest.FixtureRequest, chaos_stack: Any) -> Iterator[Any]:
     seed = request.config.stash[SEED_KEY]
     run = ScenarioRun(meta, chaos_stack, History(), seed=seed)
     request.node.stash[RUN_KEY] = run
+    if _should_sample(request.config, chaos_stack):
+        run.start_sampler()  # waits for the stack's database by itself
     try:
         yield run
     finally:
         errors = run.faults.heal_all()
+        run.stop_sampler()  # after healing: a paused database would hold its last query
         try:
-            run.history.add_ledger([e.to_json() if hasattr(e, "to_json") else e for e in chaos_stack.provider.ledger()])
+            run.history.add_ledger(
+                [e.to_json() if hasattr(e, "to_json") else e for e in chaos_stack.provider.ledger()]
+            )
         except Exception as exc:  # the ledger is evidence, not a reason to fail teardown
             errors.append(f"ledger: {exc}")
         _save_history(request.config, meta.id, run)
         if errors:
             print(f"chaos-audit: {meta.id}: " + "; ".join(errors))
+
+
+def _should_sample(config: pytest.Config, stack: Any) -> bool:
+    """Sample states into the history, except on someone's running database with the default query.
+
+    The default query reads every item; on an external (e.g. staging) database that could be
+    millions of rows, so there the target file must opt in with ``database.invariants.sample_items``.
+    """
+    if config.getoption("--chaos-backend") != "external":
+        return True
+    return "sample_items" in stack.target.database.invariants
 
 
 def _save_history(config: pytest.Config, scenario_id: str, run: Any) -> None:
@@ -121,6 +208,26 @@ def _save_history(config: pytest.Config, scenario_id: str, run: Any) -> None:
 
 
 # -- verdicts ------------------------------------------------------------------------------------
+def _allure_active(config: pytest.Config) -> bool:
+    return config.pluginmanager.get_plugin("allure_listener") is not None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("audit")
+    if marker is not None and _allure_active(item.config):
+        from harness.report.allure_results import label_scenario
+
+        label_scenario(marker.kwargs)
+
+
+def pytest_runtest_call(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("audit")
+    if marker is not None and _allure_active(item.config):
+        from harness.report.allure_results import title_scenario
+
+        title_scenario(marker.kwargs)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -128,11 +235,29 @@ def pytest_runtest_makereport(
     outcome = yield
     report = outcome.get_result()
     marker = item.get_closest_marker("audit")
-    if marker is not None and (report.when == "call" or (report.when == "setup" and not report.passed)):
+    if marker is None:
+        return
+    if report.when == "call" or (report.when == "setup" and not report.passed):
         _record_verdict(item, call, report, marker)
+    elif report.when == "teardown":
+        record = _record_of(item)
+        if report.failed and record is not None:
+            record["teardown_error"] = report.longreprtext[-1000:]
+        run = item.stash.get(RUN_KEY, None)
+        if run is not None and _allure_active(item.config):
+            from harness.report.allure_results import attach_scenario
+
+            attach_scenario(run, record)
 
 
-def _record_verdict(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport, marker: Any) -> None:
+def _record_of(item: pytest.Item) -> dict[str, Any] | None:
+    records = [r for r in item.config.stash[RECORD_KEY] if r.get("nodeid") == item.nodeid]
+    return records[-1] if records else None
+
+
+def _record_verdict(
+    item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport, marker: Any
+) -> None:
     from harness.scenario import UNKNOWN_PREFIX
 
     run = item.stash.get(RUN_KEY, None)
@@ -142,13 +267,16 @@ def _record_verdict(item: pytest.Item, call: pytest.CallInfo[None], report: pyte
         verdict = "unknown"
     else:
         verdict = "fail"
-    reason = ""
+    reason, harness_error = "", False
     if report.skipped and isinstance(report.longrepr, tuple):
         reason = str(report.longrepr[2]).removeprefix("Skipped: ").removeprefix(UNKNOWN_PREFIX)
     elif report.failed:
         reason = str(call.excinfo.value) if call.excinfo else report.longreprtext[-2000:]
         if report.when == "setup":
-            verdict = "unknown"  # the harness could not even start: not the target's fault
+            verdict, harness_error = (
+                "unknown",
+                True,
+            )  # the harness could not even start: not the target's fault
     item.config.stash[RECORD_KEY].append(
         {
             **dict(marker.kwargs),
@@ -158,11 +286,44 @@ def _record_verdict(item: pytest.Item, call: pytest.CallInfo[None], report: pyte
             "checks": [c.to_json() for c in run.checks] if run else [],
             "duration_s": round(report.duration, 3),
             "nodeid": item.nodeid,
+            "harness_error": harness_error,
+            "error_type": call.excinfo.typename if call.excinfo and report.failed else None,
         }
     )
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+# -- live progress -------------------------------------------------------------------------------
+def _progress(config: pytest.Config, event: dict[str, Any]) -> None:
+    path = config.getoption("--chaos-progress")
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as f:
+            f.write(json.dumps(event, default=str) + "\n")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
+    """Around each scenario: a start event, then (after teardown) its verdict event and terminal line."""
+    marker = item.get_closest_marker("audit")
+    if marker is not None:
+        _progress(item.config, {"event": "start", "id": marker.kwargs.get("id"), "nodeid": item.nodeid})
+    yield
+    record = _record_of(item) if marker is not None else None
+    if record is None:
+        return
+    _progress(item.config, {"event": "verdict", **record})
+    reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        from harness.report.evidence import evidence_text
+
+        evidence = evidence_text(record.get("evidence") or {}, limit=2)
+        reporter.write_line(
+            f"chaos-audit: {record.get('id')} {str(record.get('verdict')).upper()} "
+            f"({record.get('severity')}) {evidence} [{record.get('duration_s', 0):.1f} s]"
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     report_dir = config.getoption("--chaos-report-dir")
     if not report_dir:
@@ -171,10 +332,27 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     path.mkdir(parents=True, exist_ok=True)
     record = {
         "seed": config.stash[SEED_KEY],
+        "started_at": config.stash[STARTED_KEY],
         "finished_at": time.time(),
         "target": config.getoption("--chaos-target") or "reference",
         "backend": config.getoption("--chaos-backend"),
         "defects": [d for d in config.getoption("--chaos-defect").split(",") if d],
+        "only": sorted(_only(config)),
+        "exitstatus": int(exitstatus),
+        "interrupted": int(exitstatus) == int(pytest.ExitCode.INTERRUPTED),
+        "collected": config.stash[COLLECTED_KEY],
+        "collection_errors": _collection_errors(config),
         "scenarios": config.stash[RECORD_KEY],
     }
     (path / "run.json").write_text(json.dumps(record, indent=2, default=str))
+
+
+def _collection_errors(config: pytest.Config) -> list[dict[str, str]]:
+    """Modules that failed to import (their scenarios are missing: the run is incomplete)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    reports = reporter.stats.get("error", []) if reporter is not None else []
+    return [
+        {"nodeid": r.nodeid, "error": r.longreprtext[-2000:]}
+        for r in reports
+        if isinstance(r, pytest.CollectReport)
+    ]

@@ -27,6 +27,7 @@ from harness.checkers import CheckResult, Validity
 from harness.checkers.sql import SqlInvariants
 from harness.faults.injector import Faults
 from harness.history import History
+from harness.sampler import DEFAULT_INTERVAL_S, StateSampler
 from harness.stack.base import Stack
 from harness.target.client import TargetClient
 
@@ -55,6 +56,26 @@ class ScenarioRun:
         self.evidence_items: dict[str, Any] = {}
         self.checks: list[CheckResult] = []
         self._client: TargetClient | None = None
+        #: the background state sampler (set by the plugin's ``audit`` fixture); it feeds the timelines
+        self.sampler: StateSampler | None = None
+
+    def start_sampler(self, *, interval: float = DEFAULT_INTERVAL_S) -> StateSampler:
+        """Start sampling this stack's item and batch states into the history (idempotent).
+
+        The sampler waits for the stack's database itself, so it may start before ``stack.start()``.
+        """
+        if self.sampler is None or not self.sampler.running:
+            queries = self.stack.target.database.invariants
+            self.sampler = StateSampler(
+                self.history, lambda: self.stack.db_dsn, interval=interval, queries=queries
+            )
+            self.sampler.start()
+        return self.sampler
+
+    def stop_sampler(self) -> None:
+        """Stop the sampler (after a last sample); safe when it never started."""
+        if self.sampler is not None:
+            self.sampler.stop()
 
     # -- access -----------------------------------------------------------------------------------
     @property
@@ -66,7 +87,9 @@ class ScenarioRun:
         if self.stack.api_url is None:
             raise RuntimeError("start the stack (with an api service) before asking for a client")
         if self._client is None:
-            self._client = TargetClient(self.stack.target, self.stack.api_url, history=self.history, process=process)
+            self._client = TargetClient(
+                self.stack.target, self.stack.api_url, history=self.history, process=process
+            )
         return self._client if process == self._client.process else self._client.fresh(process)
 
     def invariants(self) -> SqlInvariants:
@@ -78,7 +101,9 @@ class ScenarioRun:
             "max_attempts": t["max_attempts"],
             "max_deliveries": t["max_deliveries"],
         }
-        return SqlInvariants(self.stack.db_dsn, overrides=self.stack.target.database.invariants, params=params)
+        return SqlInvariants(
+            self.stack.db_dsn, overrides=self.stack.target.database.invariants, params=params
+        )
 
     # -- evidence and checks ------------------------------------------------------------------------
     def evidence(self, key: str, value: Any, *, expected: Any = None) -> None:

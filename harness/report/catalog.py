@@ -1,0 +1,132 @@
+"""The audit catalogue (CATALOG.md) as data: every scenario id with its audit, task, title and severity.
+
+The report needs this independently of which scenarios ran: the per-task table lists every task of
+the seeds' template, the score rule needs each id's severity as the catalogue fixes it (a scenario
+module cannot downgrade a CRITICAL finding), and ``--only`` is validated against these ids before
+anything starts. Defects link each id to the reference target's switch that proves it can fail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    """The seeds' Pass Criteria Summary levels; ``rank`` orders them for the CI gate."""
+
+    CRITICAL = "CRITICAL"  #: must pass for production
+    HIGH = "HIGH"  #: should pass for reliability
+    MEDIUM = "MEDIUM"  #: recommended for operational maturity
+
+    @property
+    def rank(self) -> int:
+        return {"CRITICAL": 3, "HIGH": 2, "MEDIUM": 1}[self.value]
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        """A severity from a marker; anything unrecognised counts as HIGH (never silently MEDIUM)."""
+        try:
+            return cls(text.strip().upper())
+        except ValueError:
+            return cls.HIGH
+
+
+RECOVERY_AUDIT = "Recovery & Resume Audit"
+RELIABILITY_AUDIT = "Reliability & Resilience Audit"
+
+#: the tasks in the order of the seeds' templates (seed 000's audit first, then seed 001's tasks 3-10)
+TASKS: tuple[str, ...] = (
+    "Recovery & Resume",
+    "3. Timeouts",
+    "4. Partial completion",
+    "5. Retry safety",
+    "6. Resume",
+    "7. Loop safeguards",
+    "8. Queue resilience",
+    "9. State accuracy",
+    "10. Observability",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CatalogEntry:
+    """One row of CATALOG.md: ``short`` is the seed template's Description column."""
+
+    id: str
+    audit: str
+    task: str
+    title: str
+    short: str
+    severity: Severity
+    defects: tuple[str, ...]
+
+
+def _e(id_: str, task: str, title: str, short: str, severity: str, *defects: str) -> CatalogEntry:
+    audit = RECOVERY_AUDIT if task == TASKS[0] else RELIABILITY_AUDIT
+    return CatalogEntry(
+        id=id_, audit=audit, task=task, title=title, short=short, severity=Severity(severity), defects=defects
+    )
+
+
+_R, _T, _P, _Y, _U, _L, _Q, _S, _O = TASKS
+ENTRIES: tuple[CatalogEntry, ...] = (
+    _e("TEST-RR-001", _R, "Refresh midway through workflow",
+       "Refresh mid-workflow", "HIGH", "cancel_on_disconnect"),
+    _e("TEST-RR-002", _R, "Trigger workflow twice (double submit)",
+       "Double submit", "CRITICAL", "no_idempotency"),
+    _e("TEST-RR-003", _R, "Force timeout after server-side success", "Timeout after success", "HIGH",
+       "fail_on_client_disconnect"),
+    _e("TEST-RR-004", _R, "Interrupt batch at item 7/20, verify resume from item 8",
+       "Batch checkpoint", "HIGH",
+       "batch_level_checkpoint"),
+    _e("TEST-RR-005", _R, "State accuracy after various interruptions", "State accuracy", "HIGH",
+       "partial_reported_as_failed", "no_timeout_state"),
+    _e("TEST-RR-006", _R, "Concurrent resume after network partition",
+       "Concurrent resume", "CRITICAL", "no_fencing"),
+    _e("TEST-RR-007", _R, "Progress persistence across sessions", "Progress persistence", "HIGH",
+       "progress_in_memory"),
+    _e("TEST-RR-008", _R, "Graceful degradation on external service failure", "External failure", "HIGH",
+       "generic_errors", "retry_reprocesses_all"),
+    _e("TEST-RR-T01", _T, "External API call timeout", "API timeout", "CRITICAL", "no_provider_timeout"),
+    _e("TEST-RR-T02", _T, "Job-level timeout", "Job timeout", "CRITICAL", "no_job_timeout"),
+    _e("TEST-RR-P01", _P, "Batch fails at item 7 of 20",
+       "Batch partial failure", "HIGH", "no_item_isolation"),
+    _e("TEST-RR-P02", _P, "Batch fails at item 7 due to systemic issue", "Systemic failure", "HIGH",
+       "no_circuit_breaker"),
+    _e("TEST-RR-R01", _Y, "Retry single failed item", "Retry single", "HIGH", "retry_reprocesses_all"),
+    _e("TEST-RR-R02", _Y, "Retry entire batch (retry all failed)", "Retry all failed", "HIGH",
+       "retry_reprocesses_all"),
+    _e("TEST-RR-R03", _Y, "Retry idempotency (two concurrent retries)", "Retry idempotency", "HIGH",
+       "concurrent_retry"),
+    _e("TEST-RR-RE01", _U, "Worker crash mid-batch, recovered without a human", "Worker crash", "HIGH",
+       "no_lease_expiry"),
+    _e("TEST-RR-RE02", _U, "Server restart mid-request", "Server restart", "HIGH", "no_idempotency"),
+    _e("TEST-RR-SL01", _L, "Loop does not run forever (never-ending pagination)", "Loop bounds", "HIGH",
+       "unbounded_pagination"),
+    _e("TEST-RR-SL02", _L, "Per-item error isolation", "Error isolation", "HIGH", "no_item_isolation"),
+    _e("TEST-RR-Q01", _Q, "Queue message loss (store restart)",
+       "Queue durability", "CRITICAL", "in_memory_queue"),
+    _e("TEST-RR-Q02", _Q, "Worker failure to acknowledge; poison item", "Redelivery / DLQ", "HIGH",
+       "no_dead_letter"),
+    _e("TEST-RR-Q03", _Q, "Queue backpressure and priority", "Backpressure", "MEDIUM", "unbounded_prefetch",
+       "no_priority"),
+    _e("TEST-RR-S01", _S, "State after each failure mode",
+       "State accuracy", "HIGH", "wrong_state_after_crash"),
+    _e("TEST-RR-S02", _S, 'No "impossible" states after failure', "Impossible states", "HIGH",
+       "completed_with_failed_items"),
+    _e("TEST-RR-O01", _O, "Failure diagnosis from logs", "Diagnosis", "MEDIUM", "generic_errors"),
+    _e("TEST-RR-O02", _O, "End-to-end trace completeness", "Trace completeness", "HIGH", "no_correlation_id"),
+)  # fmt: skip
+
+BY_ID: dict[str, CatalogEntry] = {e.id: e for e in ENTRIES}
+
+
+def entry(scenario_id: str) -> CatalogEntry | None:
+    """The catalogue row of an id (None for a scenario outside the catalogue, e.g. a second-wave one)."""
+    return BY_ID.get(scenario_id)
+
+
+def ids_catching(defect: str) -> list[str]:
+    """The catalogue ids whose scenario must fail against ``defect``."""
+    return [e.id for e in ENTRIES if defect in e.defects]

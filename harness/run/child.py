@@ -1,0 +1,174 @@
+"""The pytest child process of ``chaos-audit run``: launch, follow its progress, stop it on Ctrl-C.
+
+Scenarios run in a separate ``python -m pytest`` so the audit machinery (PostgreSQL, the proxy,
+services) lives and dies with that process, and this one only reports. The child gets its own
+session: a terminal's Ctrl-C reaches only us, and we decide how to stop it: SIGINT to its group
+first (pytest raises KeyboardInterrupt, so every scenario's ``finally`` heals its faults and stops
+its stack), then SIGKILL after a grace period or a second Ctrl-C (the pid files let the next run
+reap what is left). The child's output goes to ``pytest.log``; progress arrives as JSON lines in
+``progress.jsonl`` (written by the plugin), read while the child runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from harness.run.plan import RunPlan
+
+STOP_GRACE_S = 30.0
+POLL_S = 0.1
+#: environment variables that would change which plugins or options the child pytest uses
+_SCRUBBED_ENV = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChildOutcome:
+    """How the child ended: its exit code (None if it never started) and whether we interrupted it."""
+
+    returncode: int | None
+    interrupted: bool
+    killed: bool = False
+
+
+def pytest_argv(plan: RunPlan, progress: Path) -> list[str]:
+    """The child's command line: the installed scenarios with our options, isolated from any ini file."""
+    d = plan.report_dir
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(plan.scenarios_dir),
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        os.devnull,
+        "--rootdir",
+        str(plan.scenarios_dir),
+        "--confcutdir",
+        str(plan.scenarios_dir),
+        "-ra",
+        "--color=no",
+        "--continue-on-collection-errors",
+        "--chaos-report-dir",
+        str(d),
+        "--chaos-progress",
+        str(progress),
+        "--chaos-seed",
+        str(plan.seed),
+        "--chaos-backend",
+        plan.backend,
+    ]
+    if importlib.util.find_spec("allure_pytest") is not None:
+        argv += ["--alluredir", str(d / "allure-results"), "--clean-alluredir"]
+    if plan.target_file:
+        argv += ["--chaos-target", plan.target_file]
+    if plan.only:
+        argv += ["--chaos-only", ",".join(plan.only)]
+    if plan.defects:
+        argv += ["--chaos-defect", ",".join(plan.defects)]
+    return argv
+
+
+def child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class ProgressTail:
+    """Reads complete JSON lines appended to the progress file since the last read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+
+    def read(self) -> list[dict[str, Any]]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except OSError:
+            return []
+        complete = data[: data.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        events = []
+        for line in complete.decode(errors="replace").splitlines():
+            with contextlib.suppress(ValueError):
+                events.append(json.loads(line))
+        return events
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """A CI cancellation (SIGTERM) stops the audit like Ctrl-C does, so faults are still healed."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_child(plan: RunPlan, on_event: Callable[[dict[str, Any]], None]) -> ChildOutcome:
+    """Run the scenarios; returns when the child has exited (interrupted or not)."""
+    progress = plan.report_dir / "progress.jsonl"
+    progress.unlink(missing_ok=True)  # events of an earlier run in the same folder are not this run's
+    tail = ProgressTail(progress)
+    with open(plan.report_dir / "pytest.log", "wb") as log, sigterm_as_interrupt():
+        proc = subprocess.Popen(
+            pytest_argv(plan, progress),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=child_env(),
+            cwd=plan.report_dir,
+            start_new_session=True,
+        )
+        interrupted = killed = False
+        try:
+            while proc.poll() is None:
+                for event in tail.read():
+                    on_event(event)
+                time.sleep(POLL_S)
+        except KeyboardInterrupt:
+            interrupted = True
+            on_event({"event": "interrupt"})
+            killed = stop_child(proc)
+    for event in tail.read():
+        on_event(event)
+    return ChildOutcome(returncode=proc.returncode, interrupted=interrupted, killed=killed)
+
+
+def stop_child(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE_S) -> bool:
+    """SIGINT the child's group and wait for it to heal and exit; SIGKILL on timeout or a second Ctrl-C.
+
+    Returns True when it had to be killed.
+    """
+    _signal_group(proc, signal.SIGINT)
+    try:
+        proc.wait(timeout=grace)
+        return False
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        _signal_group(proc, signal.SIGKILL)
+        proc.wait()
+        return True
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)

@@ -1,0 +1,54 @@
+"""The catalogue and its remediation texts cover every id of CATALOG.md, with the catalogue's severities."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.report import catalog
+from harness.report.catalog import Severity
+from harness.report.remediation import GENERIC, REMEDIATIONS, remediation_for
+
+CATALOG_MD = Path("/work/shared/CATALOG.md")
+
+
+def test_the_catalogue_has_the_26_ids_of_the_two_audits() -> None:
+    assert len(catalog.ENTRIES) == 26
+    assert len(catalog.BY_ID) == 26
+    assert {e.task for e in catalog.ENTRIES} == set(catalog.TASKS)
+
+
+@pytest.mark.skipif(
+    not CATALOG_MD.exists(), reason="the design notes (shared/CATALOG.md) are not beside the repo"
+)
+def test_ids_and_severities_match_catalog_md() -> None:
+    rows = re.findall(
+        r"^\| (TEST-RR-[A-Z0-9]+) \|.*\| (CRITICAL|HIGH|MEDIUM) \|$", CATALOG_MD.read_text(), re.M
+    )
+    assert {i: s for i, s in rows} == {e.id: e.severity.value for e in catalog.ENTRIES}
+
+
+def test_every_id_has_its_own_specific_remediation() -> None:
+    assert set(REMEDIATIONS) == set(catalog.BY_ID)
+    texts = [remediation_for(i).text for i in catalog.BY_ID]
+    assert len(set(texts)) == len(texts)
+    assert all(
+        len(t) > 120 and remediation_for(i).effort in ("S", "M", "L")
+        for i, t in zip(catalog.BY_ID, texts, strict=True)
+    )
+    assert "fencing token" in remediation_for("TEST-RR-006").text
+    assert remediation_for("TEST-NOT-IN-CATALOG") is GENERIC
+
+
+def test_defects_point_back_to_the_scenarios_that_catch_them() -> None:
+    assert catalog.ids_catching("no_fencing") == ["TEST-RR-006"]
+    assert catalog.ids_catching("retry_reprocesses_all") == ["TEST-RR-008", "TEST-RR-R01", "TEST-RR-R02"]
+    assert catalog.ids_catching("no_such_defect") == []
+
+
+def test_severity_ranks_and_lenient_parsing() -> None:
+    assert Severity.CRITICAL.rank > Severity.HIGH.rank > Severity.MEDIUM.rank
+    assert Severity.parse(" critical ") is Severity.CRITICAL
+    assert Severity.parse("blocker") is Severity.HIGH  # unknown never silently becomes MEDIUM
