@@ -18,6 +18,12 @@ from harness.errors import ConfigError
 COMMANDS: dict[str, tuple[str, str]] = {
     "proxy": ("harness.faults.proxy.cli", "run the Toxiproxy-compatible fault proxy server"),
     "provider": ("harness.faults.provider.cli", "run the mock external provider with its control API"),
+    "run": ("harness.run.command", "audit a target, write the report, exit with the CI gate's decision"),
+    "matrix": (
+        "harness.matrix.command",
+        "prove every scenario can fail: audit each defect of the reference target",
+    ),
+    "images": ("harness.images.cli", "build the docker backend's container images (--offline: no registry)"),
 }
 
 EXIT_OK = 0
@@ -26,8 +32,9 @@ EXIT_USAGE = 2
 EXIT_INCOMPLETE = 3
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with one sub-parser per command."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Build the top-level parser; only ``command``'s module is imported (and configures its options),
+    so one sub-command's dependencies can never break another (``chaos-audit proxy`` stays light)."""
     parser = argparse.ArgumentParser(
         prog="chaos-audit",
         description="Fault-injection audit of background-job and workflow systems.",
@@ -35,17 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        module.configure(cmd)
-        cmd.set_defaults(_module=module)
+        if name == command:
+            module = importlib.import_module(module_name)
+            module.configure(cmd)
+            cmd.set_defaults(_module=module)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in args_list if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
+    args = parser.parse_args(args_list)
     try:
         code: int = args._module.main(args)
     except ConfigError as exc:
