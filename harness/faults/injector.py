@@ -83,6 +83,10 @@ class Faults:
         self.stack.proxy.add_toxic(proxy, "latency", {"latency": ms, "jitter": jitter}, stream=stream, name=name)
         self._push("latency", link, lambda: self.stack.proxy.remove_toxic(proxy, name))
 
+    def heal_latency(self, link: str) -> None:
+        """Remove the latency added to ``link`` (the newest one, if added twice)."""
+        self._heal_one("latency", link)
+
     def disable(self, link: str) -> None:
         """Take a link down: live connections dropped, new ones refused."""
         proxy = self.stack.proxy_name(link)

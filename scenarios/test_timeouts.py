@@ -1,0 +1,180 @@
+"""Reliability & Resilience Audit (seed 001), task 3: timeouts (TEST-RR-T01, TEST-RR-T02).
+
+Both scenarios bound their own wait: a target without the timeout under test never ends the call
+or the job, so the harness gives up at a few times the configured timeout and fails with numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from harness.checkers.ledger import exactly_once
+from harness.scenario import ScenarioRun
+from harness.target.client import TargetClient
+from harness.workload import (
+    TERMINAL,
+    db_rows,
+    item_error,
+    items_by_seq,
+    ledger,
+    log_events,
+    poll_until,
+    settle_timeout,
+    work_calls,
+)
+
+TASK = "3. Timeouts"
+ALERT_LEVELS = {"error", "critical", "fatal"}
+ITEM_PATH_SQL = "SELECT to_state FROM transitions WHERE entity = 'item' ORDER BY id"
+
+
+def _call(audit: ScenarioRun, nth: int) -> dict[str, Any] | None:
+    return next((e for e in work_calls(audit) if e.get("nth") == nth), None)
+
+
+def _ended(audit: ScenarioRun, nth: int) -> dict[str, Any] | None:
+    call = _call(audit, nth)
+    return call if call and call.get("answered_at") is not None else None
+
+
+def _terminal(client: TargetClient, batch_id: str) -> str | None:
+    state = client.batch_state(batch_id)
+    return state if state in TERMINAL else None
+
+
+def _duration(entry: dict[str, Any]) -> float:
+    return round(float(entry["answered_at"]) - float(entry["arrived_at"]), 3)
+
+
+@pytest.mark.audit(
+    id="TEST-RR-T01",
+    title="Provider holds a call for 120 s: the call times out",
+    task=TASK,
+    severity="CRITICAL",
+)
+def test_rr_t01_provider_call_times_out(audit: ScenarioRun) -> None:
+    # Given one worker and a provider that holds every call without answering (a 120 s hang).
+    audit.stack.start(services=["api", "worker-1"])
+    timing = audit.stack.timing
+    timeout_s = float(timing["provider_timeout_s"])
+    client = audit.client()
+    with audit.provider.rule(hang=True):
+        # When a one-item batch calls it.
+        batch_id = client.batch_id_of(client.create_batch(1))
+        arrived = poll_until(lambda: _call(audit, 1), timeout=settle_timeout(audit, 1), interval=0.1)
+        # Then the target gives the call up; our own bound is 3x its timeout (no hang here).
+        first = (
+            poll_until(lambda: _ended(audit, 1), timeout=3 * timeout_s, interval=0.05) if arrived else None
+        )
+        audit.evidence("first_call_ended", first is not None, expected=True)
+        audit.expect(
+            "call_ends_within_bound",
+            first is not None,
+            detail={"bound_s": 3 * timeout_s, "call_arrived": bool(arrived)},
+        )
+        final = None
+        if first is not None:  # every attempt hangs: the item ends failed after its retries
+            bound = timing["max_attempts"] * (2 * timeout_s + 1) + 5
+            final = poll_until(lambda: _terminal(client, batch_id), timeout=bound)
+
+    # Each hung call ended within 2x the timeout, by the target closing the connection.
+    calls = [e for e in work_calls(audit) if e.get("answered_at") is not None]
+    durations = [_duration(e) for e in calls]
+    audit.evidence("call_durations_s", durations, expected=f"<= {2 * timeout_s} each")
+    audit.expect(
+        "timeout_within_2x",
+        bool(calls) and max(durations) <= 2 * timeout_s,
+        detail={"durations_s": durations, "limit_s": 2 * timeout_s},
+    )
+    outcomes = sorted({str(e.get("outcome")) for e in calls})
+    audit.evidence("connection_outcomes", outcomes, expected=["aborted"])
+    audit.expect("connection_released", outcomes == ["aborted"], detail={"outcomes": outcomes})
+    # The item left processing (retrying, then failed), and its error says "timeout".
+    item = items_by_seq(client, batch_id).get(1)
+    state = item.state if item else None
+    audit.evidence("item_state", state, expected="failed (or retrying)")
+    audit.expect(
+        "item_not_stuck",
+        final is not None and state in ("failed", "retrying"),
+        detail={"batch": final, "item": state},
+    )
+    path = [r["to_state"] for r in db_rows(audit, ITEM_PATH_SQL)]
+    audit.evidence("item_path", " -> ".join(path), expected="... processing -> retrying ... -> failed")
+    error = item_error(item) if item else ""
+    audit.evidence("item_error", error, expected="names timeout")
+    audit.expect("error_classified_timeout", "timeout" in error.lower(), detail={"error": error})
+    audit.evidence("provider_calls", len(work_calls(audit)), expected=timing["max_attempts"])
+    audit.conclude()
+
+
+@pytest.mark.audit(
+    id="TEST-RR-T02",
+    title="A response trickles forever: the job deadline fires",
+    task=TASK,
+    severity="CRITICAL",
+)
+def test_rr_t02_job_deadline_fires(audit: ScenarioRun) -> None:
+    # Given one worker, a 3 s batch deadline, and item 5's answer trickling a byte every 100 ms
+    # (faster than the per-read timeout, so only a job-level deadline can stop it).
+    n, trickle_at, deadline_s = 20, 5, 3.0
+    audit.stack.start(services=["api", "worker-1"], timing={"batch_deadline_s": deadline_s})
+    timeout_s = float(audit.stack.timing["provider_timeout_s"])
+    client = audit.client()
+    cid = f"rr-t02-{audit.seed}"
+    with audit.provider.rule(nth=trickle_at, trickle_ms=100):
+        created_at = time.monotonic()
+        batch_id = client.batch_id_of(client.create_batch(n, correlation_id=cid))
+        # When the worker is stuck reading item 5; our own bound is 2x the deadline (+1 s).
+        final = poll_until(lambda: _terminal(client, batch_id), timeout=2 * deadline_s + 1)
+        ended_at = time.monotonic()
+
+    # Then the job-level deadline fired: the job ended timeout (or failed), not before the deadline.
+    elapsed = round(ended_at - created_at, 2)
+    audit.evidence("job_state", final, expected="timeout or failed")
+    audit.evidence("job_ended_after_s", elapsed if final else None, expected=f"~{deadline_s}")
+    audit.expect(
+        "job_deadline_fired",
+        final in ("timeout", "failed") and elapsed >= deadline_s,
+        detail={"state": final, "elapsed_s": elapsed, "bound_s": 2 * deadline_s + 1},
+    )
+    # The trickling call outlived the per-call timeout: only the deadline ended it (and released it).
+    trickle = _call(audit, trickle_at) or {}
+    ended = trickle.get("answered_at")
+    ended_after = round(ended - created_at, 2) if ended is not None else None
+    audit.evidence("trickling_call_lasted_s", ended and _duration(trickle), expected=f"> {timeout_s}")
+    audit.evidence("trickling_call_ended_after_s", ended_after, expected=f">= deadline {deadline_s}")
+    audit.expect(
+        "trickle_ended_by_deadline",
+        ended_after is not None and ended_after >= deadline_s - 0.05 and trickle.get("outcome") == "aborted",
+        detail={"ended_after_s": ended_after, "outcome": str(trickle.get("outcome"))},
+    )
+    # Completed items (1-4) are preserved with their results; nothing stays processing.
+    items = items_by_seq(client, batch_id)
+    done = sorted(s for s, v in items.items() if v.state == "completed")
+    audit.evidence("completed_items", done, expected=list(range(1, trickle_at)))
+    audit.expect("completed_items_preserved", done == list(range(1, trickle_at)), detail={"completed": done})
+    audit.check(exactly_once(ledger(audit), [items[s].id for s in done]))
+    audit.check(audit.invariants().check("completed_without_output", batch_id=batch_id))
+    processing = sorted(s for s, v in items.items() if v.state == "processing")
+    audit.expect(
+        "nothing_left_processing", final is not None and not processing, detail={"processing": processing}
+    )
+    # An alert: an error-level log line carrying the batch's correlation id.
+    fields = audit.stack.target.logs
+    alerts = [
+        e
+        for service in audit.stack.started
+        for e in log_events(audit, service)
+        if str(e.get(fields.level_field, "")).lower() in ALERT_LEVELS
+        and e.get(fields.correlation_field) == cid
+    ]
+    audit.evidence(
+        "alert",
+        alerts[0].get(fields.event_field) if alerts else None,
+        expected="an error-level log line for the batch",
+    )
+    audit.expect("alert_logged", bool(alerts), detail={"alerts": len(alerts)})
+    audit.conclude()
