@@ -107,7 +107,7 @@ def chaos_infra(pytestconfig: pytest.Config, chaos_target: Any) -> Iterator[Any]
     if backend == "docker":
         from harness.stack.docker import docker_infra
 
-        yield from docker_infra()  # skips as unknown when there is no engine or image
+        yield from docker_infra(chaos_target)  # skips as unknown when there is no engine or image
         return
     if backend == "external":
         from harness.stack.external import ExternalInfra
@@ -138,9 +138,7 @@ def chaos_stack(chaos_infra: Any, chaos_target: Any, pytestconfig: pytest.Config
     backend = pytestconfig.getoption("--chaos-backend")
     defects = [d for d in pytestconfig.getoption("--chaos-defect").split(",") if d]
     if backend == "docker":
-        from harness.stack.docker import DockerStack
-
-        stack: Any = DockerStack(chaos_infra, chaos_target, defects=defects)
+        stack: Any = chaos_infra.new_stack(chaos_target, defects=defects)  # managed or compose mode
     elif backend == "external":
         from harness.stack.external import ExternalStack
 
@@ -253,6 +251,20 @@ def pytest_runtest_makereport(
 def _record_of(item: pytest.Item) -> dict[str, Any] | None:
     records = [r for r in item.config.stash[RECORD_KEY] if r.get("nodeid") == item.nodeid]
     return records[-1] if records else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    """A capability the target does not offer ends a scenario as ``unknown``, never as fail or pass."""
+    try:
+        return (yield)
+    except Exception as exc:
+        from harness.scenario import UNKNOWN_PREFIX
+        from harness.target.client import CapabilityMissing
+
+        if isinstance(exc, CapabilityMissing) and pyfuncitem.get_closest_marker("audit") is not None:
+            pytest.skip(UNKNOWN_PREFIX + str(exc))
+        raise
 
 
 def _record_verdict(

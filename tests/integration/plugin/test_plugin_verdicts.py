@@ -1,0 +1,96 @@
+"""The pytest plugin, driven with pytester: verdicts, unknown capabilities, the run record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+FAKE_STACK = """
+import pytest
+from harness.target.load import load_target
+
+
+class FakeProvider:
+    def ledger(self):
+        return []
+
+
+class FakeStack:
+    provider = FakeProvider()
+    db_dsn = ""
+    api_url = None
+
+    def __init__(self):
+        self.target, _ = load_target(None)
+        self.timing = self.target.timing.model_dump()
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def chaos_stack():
+    yield FakeStack()
+"""
+
+SCENARIOS = """
+import pytest
+from harness.target.client import CapabilityMissing
+
+
+@pytest.mark.audit(id="TEST-X-001", title="passes", task="T", severity="HIGH")
+def test_pass(audit):
+    audit.expect("always", True)
+    audit.evidence("calls", 20, expected=20)
+    audit.conclude()
+
+
+@pytest.mark.audit(id="TEST-X-002", title="fails", task="T", severity="CRITICAL")
+def test_fail(audit):
+    audit.expect("duplicates_zero", False, detail={"duplicates": 2})
+    audit.conclude()
+
+
+@pytest.mark.audit(id="TEST-X-003", title="capability missing", task="T", severity="HIGH")
+def test_unknown(audit):
+    raise CapabilityMissing("control.cancel")
+
+
+@pytest.mark.audit(id="TEST-X-004", title="checks nothing", task="T", severity="HIGH")
+def test_nothing(audit):
+    audit.conclude()
+"""
+
+
+def test_verdicts_and_the_run_record(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(FAKE_STACK)
+    pytester.makepyfile(test_scenarios=SCENARIOS)
+    report_dir = pytester.path / "report"
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--chaos-report-dir", str(report_dir), "--chaos-seed", "7"
+    )
+    result.assert_outcomes(passed=1, failed=2, skipped=1)
+    record = json.loads((report_dir / "run.json").read_text())
+    assert record["seed"] == 7
+    verdicts = {s["id"]: s["verdict"] for s in record["scenarios"]}
+    assert verdicts == {
+        "TEST-X-001": "pass",
+        "TEST-X-002": "fail",
+        "TEST-X-003": "unknown",
+        "TEST-X-004": "fail",
+    }
+    by_id = {s["id"]: s for s in record["scenarios"]}
+    assert by_id["TEST-X-001"]["evidence"] == {"calls": {"value": 20, "expected": 20}}
+    assert "control.cancel" in by_id["TEST-X-003"]["reason"]
+    assert "duplicates" in json.dumps(by_id["TEST-X-002"]["checks"])
+    assert "must check something" in by_id["TEST-X-004"]["reason"]
+
+
+def test_only_selects_scenarios_by_audit_id(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(FAKE_STACK)
+    pytester.makepyfile(test_scenarios=SCENARIOS)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--chaos-only", "TEST-X-001")
+    result.assert_outcomes(passed=1)
