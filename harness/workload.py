@@ -32,7 +32,8 @@ def work_calls(audit: ScenarioRun) -> list[dict[str, Any]]:
 def settle_timeout(audit: ScenarioRun, n_items: int, *, extra: float = 0.0) -> float:
     """A generous bound for a batch to settle: leases, retries and backoff of the target's timing."""
     t = audit.stack.timing
-    return float(10.0 + 0.1 * n_items + 3 * t["lease_s"] + t["max_attempts"] * t["provider_timeout_s"] + extra)
+    retries = t["max_attempts"] * t["provider_timeout_s"]
+    return float(10.0 + 0.1 * n_items + 3 * t["lease_s"] + retries + extra)
 
 
 def wait_terminal(audit: ScenarioRun, client: TargetClient, batch_id: str, *, timeout: float) -> str:

@@ -1,0 +1,157 @@
+"""Reliability & Resilience Audit (seed 001), task 10: observability (TEST-RR-O01, TEST-RR-O02).
+
+The harness reads the target's logs the way an engineer with a log search would: it is given a
+correlation id and nothing else (``harness.logs``), and must find the root cause of a failure
+(O01) or rebuild a whole workflow step by step with per-step durations (O02).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from harness.logs import LogEntry, TargetLogs, event_matcher, rebuild_flow
+from harness.scenario import ScenarioRun
+from harness.workload import (
+    TERMINAL,
+    items_by_seq,
+    settle_timeout,
+    wait_terminal,
+    work_calls,
+    worker_holding,
+)
+
+TASK = "10. Observability"
+WORKERS = ["worker-1", "worker-2"]
+#: room to act while a call is held; few attempts; no breaker between the independent modes
+TIMING = {"provider_timeout_s": 2.0, "max_attempts": 2, "breaker_threshold": 20}
+PROBLEM_LEVELS = {"warning", "warn", "error", "critical", "fatal"}
+
+
+@dataclass(kw_only=True)
+class FailureMode:
+    """A failure injected on item 2 of its own batch, and what a root-cause log entry must name."""
+
+    name: str
+    names: tuple[str | int, ...]  #: terms the entry must mention besides the item id
+    rule: dict[str, Any] | None = None  #: provider script for the item (None: a worker crash)
+    correlation_id: str = ""
+    batch_id: str = ""
+    item_id: str = ""
+
+
+def modes() -> list[FailureMode]:
+    return [
+        FailureMode(name="provider 5xx", names=("5xx", 500), rule={"status": 500}),
+        FailureMode(name="provider rejects input (4xx)", names=("4xx", 422), rule={"status": 422}),
+        FailureMode(name="API call timeout", names=("timeout",), rule={"hang": True}),
+        FailureMode(name="malformed response", names=("malformed",), rule={"malformed": True}),
+        FailureMode(name="worker crash", names=("lease",)),
+    ]
+
+
+def diagnose(logs: TargetLogs, mode: FailureMode) -> tuple[LogEntry | None, int, float]:
+    """Search by correlation id alone; the first warning/error naming the item and the root cause."""
+    started = time.monotonic()
+    trail = logs.by_correlation(mode.correlation_id)
+    found = next((e for e in trail if (e.level or "").lower() in PROBLEM_LEVELS and e.item_id == mode.item_id
+                  and all(e.mentions(term) for term in mode.names)), None)  # fmt: skip
+    return found, len(trail), round((time.monotonic() - started) * 1000, 1)
+
+
+@pytest.mark.audit(id="TEST-RR-O01", title="Root cause of each failure found by correlation id", task=TASK,
+                   severity="MEDIUM")  # fmt: skip
+def test_rr_o01_failure_diagnosis(audit: ScenarioRun) -> None:
+    # Given one batch per failure mode, each with its own correlation id, scripted on item 2.
+    audit.stack.start(services=["api"], timing=TIMING)
+    client = audit.client()
+    failures = modes()
+    for m in failures:
+        m.correlation_id = f"audit-o01-{uuid.uuid4().hex[:12]}"
+        m.batch_id = client.batch_id_of(client.create_batch(3, correlation_id=m.correlation_id))
+        m.item_id = items_by_seq(client, m.batch_id)[2].id
+    crash = next(m for m in failures if m.rule is None)
+
+    # When the workers run them all (the crash: SIGKILL inside item 2's call, then restart).
+    with contextlib.ExitStack() as faults:
+        for m in failures:
+            if m.rule is not None:
+                faults.enter_context(audit.provider.rule(m.item_id, **m.rule))
+        with audit.provider.barrier(crash.item_id) as held:
+            for worker in WORKERS:
+                audit.stack.start_service(worker)
+            held.wait(timeout=settle_timeout(audit, 3))
+            victim = worker_holding(audit, client, crash.batch_id, 2)
+            crash.names = (*crash.names, victim)
+            audit.faults.kill(victim)
+        audit.faults.restart(victim)
+        for m in failures:
+            wait_terminal(audit, client, m.batch_id, timeout=settle_timeout(audit, 3 * len(failures)))
+
+    # Then, from each correlation id alone, the logs name the failing item and the root cause.
+    logs = TargetLogs.of(audit.stack)
+    table = []
+    for m in failures:
+        entry, trail, search_ms = diagnose(logs, m)
+        table.append({"mode": m.name, "diagnosis": "found" if entry else "not found", "entries_for_id": trail,
+                      "entry": entry.brief() if entry else None, "must_name": [str(t) for t in m.names],
+                      "search_ms": search_ms})  # fmt: skip
+        audit.expect(f"root cause found: {m.name}", entry is not None, detail=table[-1])
+    audit.evidence("diagnosis", table, expected="found for every mode")
+    audit.conclude()
+
+
+#: the workflow's steps, each recognised by words of its event name, in causal order
+FLOW = [
+    ("received", event_matcher("received")),
+    ("enqueued", event_matcher("enqueued", "queued")),
+    ("claimed", event_matcher("claimed")),
+    ("provider call", event_matcher("provider")),
+    ("stored", event_matcher("stored")),
+    ("completed", event_matcher("completed")),
+]
+
+
+@pytest.mark.audit(id="TEST-RR-O02", title="End-to-end trace rebuilt from the correlation id", task=TASK,
+                   severity="HIGH")  # fmt: skip
+def test_rr_o02_trace_from_correlation_id(audit: ScenarioRun) -> None:
+    # Given the whole stack: API, queue (database), a worker, the provider.
+    audit.stack.start(services=["api", "worker-1"])
+    client = audit.client()
+    cid = f"audit-o02-{uuid.uuid4().hex[:12]}"
+    audit.wait_for(
+        "worker-1 to start", lambda: TargetLogs.of(audit.stack, ["worker-1"]).entries(), timeout=20
+    )
+
+    # When one workflow runs through every component under that correlation id.
+    answer = client.create_batch(1, correlation_id=cid)
+    final = wait_terminal(audit, client, client.batch_id_of(answer), timeout=settle_timeout(audit, 1))
+    audit.evidence("workflow", final, expected="completed")
+
+    # Then the flow is rebuilt from the correlation id alone, every step with its duration.
+    trail = TargetLogs.of(audit.stack).by_correlation(cid)
+    steps = rebuild_flow(trail, FLOW)
+    audit.evidence("flow", [s.to_json() for s in steps], expected="received > enqueued > claimed > "
+                   "provider call > stored > completed")  # fmt: skip
+    audit.evidence("entries_for_id", {"count": len(trail), "services": sorted({e.service for e in trail})})
+    missing = [s.step for s in steps if s.entry is None]
+    audit.expect("every_step_traced", not missing, detail={"missing": missing, "entries_for_id": len(trail)})
+    call = next((s.entry for s in steps if s.step == "provider call" and s.entry), None)
+    details = {k: v for k, v in (call.fields.items() if call else ()) if "status" in k or "duration" in k}
+    audit.evidence("provider_call_details", details, expected="status and duration")
+    timed = any("status" in k and v for k, v in details.items()) and any("duration" in k for k in details)
+    audit.expect(
+        "provider_call_has_status_and_duration", timed, detail={"entry": call.fields if call else None}
+    )
+    # The provider saw the same id on its side (the id crossed the process boundary).
+    carried = [e for e in work_calls(audit) if e.get("correlation_id") == cid]
+    audit.evidence("provider_calls_with_id", f"{len(carried)}/{len(work_calls(audit))}", expected="all")
+    audit.expect("id_sent_to_provider", bool(carried) and len(carried) == len(work_calls(audit)),
+                 detail={"calls": len(work_calls(audit)), "with_id": len(carried)})  # fmt: skip
+    audit.expect("workflow_completed", final in TERMINAL and final == "completed", detail={"state": final})
+    audit.conclude()
