@@ -63,7 +63,9 @@ class Faults:
         proxy = self.stack.proxy_name(link)
         self.history.fault("partition", link, "start")
         for stream in ("upstream", "downstream"):
-            self.stack.proxy.add_toxic(proxy, "timeout", {"timeout": 0}, stream=stream, name=f"partition-{stream}")
+            self.stack.proxy.add_toxic(
+                proxy, "timeout", {"timeout": 0}, stream=stream, name=f"partition-{stream}"
+            )
 
         def heal() -> None:
             for stream in ("upstream", "downstream"):
@@ -80,7 +82,9 @@ class Faults:
         proxy = self.stack.proxy_name(link)
         name = f"latency-{stream}"
         self.history.fault("latency", link, "start", ms=ms, jitter=jitter, stream=stream)
-        self.stack.proxy.add_toxic(proxy, "latency", {"latency": ms, "jitter": jitter}, stream=stream, name=name)
+        self.stack.proxy.add_toxic(
+            proxy, "latency", {"latency": ms, "jitter": jitter}, stream=stream, name=name
+        )
         self._push("latency", link, lambda: self.stack.proxy.remove_toxic(proxy, name))
 
     def heal_latency(self, link: str) -> None:
@@ -103,7 +107,9 @@ class Faults:
         """Every provider call fails with ``status`` until healed."""
         self.history.fault("provider_outage", "provider", "start", status=status)
         rule = self.stack.provider.add_rule(status=status)
-        self._push("provider_outage", "provider", lambda: self.stack.provider.remove_rule(rule, missing_ok=True))
+        self._push(
+            "provider_outage", "provider", lambda: self.stack.provider.remove_rule(rule, missing_ok=True)
+        )
 
     def heal_provider(self) -> None:
         self._heal_one("provider_outage", "provider")

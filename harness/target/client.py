@@ -94,7 +94,9 @@ class TargetClient:
             headers[trig.idempotency_header] = key or str(uuid.uuid4())
         if correlation_id and trig.correlation_header:
             headers[trig.correlation_header] = correlation_id
-        return self.call("create_batch", trig.create, {"n": n, "priority": priority}, headers=headers, timeout=timeout)
+        return self.call(
+            "create_batch", trig.create, {"n": n, "priority": priority}, headers=headers, timeout=timeout
+        )
 
     def batch_id_of(self, answer: Answer) -> str:
         return str(answer.body[self.target.trigger.id_field])

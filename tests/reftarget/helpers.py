@@ -28,8 +28,9 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "fixtures"
 
 
-def wait_for(predicate: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.02,
-             what: str = "condition") -> T:
+def wait_for(
+    predicate: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"
+) -> T:
     """Poll ``predicate`` until it returns something truthy; AssertionError naming ``what``."""
     end = time.monotonic() + timeout
     while True:
@@ -57,13 +58,19 @@ def one(dsn: str, query: str, params: Any = None) -> dict[str, Any]:
 def reset_database(dsn: str) -> None:
     """Empty every table of the reference target (and end other sessions on the database)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
         for table in ("results", "transitions", "items", "batches", "workers"):  # DELETE: cheaper than
             conn.execute(f"DELETE FROM {table}")  # TRUNCATE's new files for the few rows a test leaves
-        conn.execute("UPDATE circuits SET state = 'closed', consecutive_failures = 0, opened_at = NULL, "
-                     "open_until = NULL, probe_worker = NULL, probe_until = NULL")
-        if conn.execute("SELECT relpersistence FROM pg_class WHERE oid = 'items'::regclass").fetchone() != ("p",):
+        conn.execute(
+            "UPDATE circuits SET state = 'closed', consecutive_failures = 0, opened_at = NULL, "
+            "open_until = NULL, probe_worker = NULL, probe_until = NULL"
+        )
+        if conn.execute("SELECT relpersistence FROM pg_class WHERE oid = 'items'::regclass").fetchone() != (
+            "p",
+        ):
             conn.execute("ALTER TABLE items SET LOGGED")
 
 
@@ -91,8 +98,11 @@ class LogBuffer(io.TextIOBase):
     def events(self, name: str | None = None, **match: Any) -> list[dict[str, Any]]:
         with self._lock:
             found = list(self.records)
-        return [r for r in found if (name is None or r["event"] == name)
-                and all(str(r.get(k)) == str(v) for k, v in match.items())]
+        return [
+            r
+            for r in found
+            if (name is None or r["event"] == name) and all(str(r.get(k)) == str(v) for k, v in match.items())
+        ]
 
 
 class WorkerThreads:
@@ -126,16 +136,20 @@ class WorkerThreads:
 def service_env(settings: Settings, **extra: str) -> dict[str, str]:
     """Environment of a reftarget subprocess configured like ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REFTARGET_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(FIXTURES), str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env.update({
-        "REFTARGET_DATABASE_URL": settings.database_url,
-        "REFTARGET_PROVIDER_URL": settings.provider_url,
-        "REFTARGET_LEASE_S": str(settings.lease_s),
-        "REFTARGET_HEARTBEAT_S": str(settings.heartbeat_s),
-        "REFTARGET_POLL_S": str(settings.poll_s),
-        "REFTARGET_PROVIDER_TIMEOUT_S": str(settings.provider_timeout_s),
-        "REFTARGET_DEFECTS": ",".join(sorted(settings.defects)),
-    })
+    env["PYTHONPATH"] = os.pathsep.join([str(FIXTURES), str(REPO), env.get("PYTHONPATH", "")]).rstrip(
+        os.pathsep
+    )
+    env.update(
+        {
+            "REFTARGET_DATABASE_URL": settings.database_url,
+            "REFTARGET_PROVIDER_URL": settings.provider_url,
+            "REFTARGET_LEASE_S": str(settings.lease_s),
+            "REFTARGET_HEARTBEAT_S": str(settings.heartbeat_s),
+            "REFTARGET_POLL_S": str(settings.poll_s),
+            "REFTARGET_PROVIDER_TIMEOUT_S": str(settings.provider_timeout_s),
+            "REFTARGET_DEFECTS": ",".join(sorted(settings.defects)),
+        }
+    )
     env.update(extra)
     return env
 
@@ -150,8 +164,13 @@ class Services:
 
     def start(self, name: str, module: str, **env: str) -> subprocess.Popen[bytes]:
         out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen([sys.executable, "-m", module], env=service_env(self.settings, **env),
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module],
+            env=service_env(self.settings, **env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         out.close()
         self.procs[name] = proc
         return proc
@@ -212,23 +231,31 @@ def services(settings: Settings, log_dir: Path) -> Iterator[Services]:
         svc.stop_all()
 
 
-def create_batch(settings: Settings, n: int = 5, *, key: str | None = None, cid: str = "cid-test",
-                 **kw: Any) -> str:
+def create_batch(
+    settings: Settings, n: int = 5, *, key: str | None = None, cid: str = "cid-test", **kw: Any
+) -> str:
     """Create a batch directly through the store (no API needed); returns its id."""
     import uuid
 
     from reftarget.store import batches as store
 
     with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
-        row, _ = store.create(conn, store.NewBatch(count=n if "items" not in kw else None, **kw),
-                              key=key or str(uuid.uuid4()), correlation_id=cid, settings=settings)
+        row, _ = store.create(
+            conn,
+            store.NewBatch(count=n if "items" not in kw else None, **kw),
+            key=key or str(uuid.uuid4()),
+            correlation_id=cid,
+            settings=settings,
+        )
     return str(row["id"])
 
 
 TERMINAL = {"completed", "failed", "partial", "cancelled", "timeout"}
 
 
-def wait_batch(dsn: str, batch_id: str, states: set[str] | None = None, timeout: float = 15.0) -> dict[str, Any]:
+def wait_batch(
+    dsn: str, batch_id: str, states: set[str] | None = None, timeout: float = 15.0
+) -> dict[str, Any]:
     """Wait until the batch is in one of ``states`` (default: terminal); returns the batch row."""
     want = states or TERMINAL
 
@@ -240,7 +267,9 @@ def wait_batch(dsn: str, batch_id: str, states: set[str] | None = None, timeout:
 
 
 def items_of(dsn: str, batch_id: str) -> dict[int, dict[str, Any]]:
-    return {r["seq"]: r for r in rows(dsn, "SELECT * FROM items WHERE batch_id = %s ORDER BY seq", (batch_id,))}
+    return {
+        r["seq"]: r for r in rows(dsn, "SELECT * FROM items WHERE batch_id = %s ORDER BY seq", (batch_id,))
+    }
 
 
 @contextlib.contextmanager
@@ -253,8 +282,9 @@ def api_server(settings: Settings) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
-    config = uvicorn.Config(create_app(settings), log_config=None, access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=1)
+    config = uvicorn.Config(
+        create_app(settings), log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=1
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -17,8 +17,9 @@ def generate_calls(provider: Any) -> list[Any]:
     return [e for e in provider.ledger() if e.kind == "generate"]
 
 
-def test_20_items_with_two_worker_processes_each_called_once(procs: Services, provider: Any,
-                                                            settings: Settings) -> None:
+def test_20_items_with_two_worker_processes_each_called_once(
+    procs: Services, provider: Any, settings: Settings
+) -> None:
     provider.configure(default_delay_ms=20)
     procs.worker("worker-1")
     procs.worker("worker-2")
@@ -37,8 +38,9 @@ def test_20_items_with_two_worker_processes_each_called_once(procs: Services, pr
     assert one(settings.database_url, "SELECT count(*) AS n FROM results")["n"] == 20
 
 
-def test_a_worker_killed_mid_item_is_taken_over_after_the_lease(procs: Services, provider: Any,
-                                                               settings: Settings) -> None:
+def test_a_worker_killed_mid_item_is_taken_over_after_the_lease(
+    procs: Services, provider: Any, settings: Settings
+) -> None:
     bid = create_batch(settings, 5, start_delay_s=0.3)
     third = items_of(settings.database_url, bid)[3]
     with provider.barrier(str(third["id"])) as gate:
@@ -56,14 +58,19 @@ def test_a_worker_killed_mid_item_is_taken_over_after_the_lease(procs: Services,
     assert taken and taken[0]["ts"] - (time.time() - (time.monotonic() - killed)) >= settings.lease_s * 0.5
     calls = [e for e in generate_calls(provider) if e.item_id == str(third["id"])]
     assert len(calls) == 2 and len({e.idempotency_key for e in calls}) == 1  # repeated, same key
-    assert one(settings.database_url, "SELECT count(*) AS n FROM results WHERE item_id = %s",
-               (third["id"],))["n"] == 1
+    assert (
+        one(settings.database_url, "SELECT count(*) AS n FROM results WHERE item_id = %s", (third["id"],))[
+            "n"
+        ]
+        == 1
+    )
     done = [e.item_id for e in generate_calls(provider) if e.outcome == "ok"]
     assert sorted(Counter(done).values()) == [1] * 5
 
 
-def test_sigterm_stops_a_worker_cleanly_even_inside_a_call(procs: Services, provider: Any,
-                                                          settings: Settings) -> None:
+def test_sigterm_stops_a_worker_cleanly_even_inside_a_call(
+    procs: Services, provider: Any, settings: Settings
+) -> None:
     bid = create_batch(settings, 2)
     with provider.barrier(nth=1) as gate:
         worker = procs.worker("worker-1")
@@ -78,8 +85,9 @@ def test_sigterm_stops_a_worker_cleanly_even_inside_a_call(procs: Services, prov
     assert procs.events("worker-1", "worker.stopped")
 
 
-def test_api_process_logs_the_flow_exits_cleanly_and_restarts(procs: Services, provider: Any,
-                                                               settings: Settings) -> None:
+def test_api_process_logs_the_flow_exits_cleanly_and_restarts(
+    procs: Services, provider: Any, settings: Settings
+) -> None:
     url = procs.api("api")
     procs.worker("worker-1")
     answer = httpx.post(f"{url}/v1/batches", json={"count": 2}, headers={"X-Correlation-Id": "flow-1"})
@@ -90,10 +98,19 @@ def test_api_process_logs_the_flow_exits_cleanly_and_restarts(procs: Services, p
     assert procs.procs["api"].wait(10) == 0
 
     # the flow, rebuilt from the correlation id alone (TEST-RR-O02)
-    events = [e for name in ("api", "worker-1") for e in procs.events(name) if e.get("correlation_id") == "flow-1"]
+    events = [
+        e for name in ("api", "worker-1") for e in procs.events(name) if e.get("correlation_id") == "flow-1"
+    ]
     names = [e["event"] for e in sorted(events, key=lambda e: e["ts"])]
-    for expected in ("batch.received", "batch.enqueued", "item.claimed", "provider.call", "item.stored",
-                     "item.completed", "batch.completed"):
+    for expected in (
+        "batch.received",
+        "batch.enqueued",
+        "item.claimed",
+        "provider.call",
+        "item.stored",
+        "item.completed",
+        "batch.completed",
+    ):
         assert expected in names, (expected, names)
     assert names.index("batch.received") < names.index("item.claimed") < names.index("batch.completed")
     call = next(e for e in events if e["event"] == "provider.call")

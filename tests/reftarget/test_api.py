@@ -15,23 +15,27 @@ from tests.reftarget.helpers import LogBuffer, one, rows, wait_for
 COUNTS = "SELECT (SELECT count(*) FROM batches) AS batches, (SELECT count(*) FROM items) AS items"
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({}, "count"),
-    ({"count": 0}, "count"),
-    ({"count": 10_001}, "count"),
-    ({"count": "5"}, "count"),
-    ({"count": 2.5}, "count"),
-    ({"count": 2, "items": [{"input": 1}]}, "count"),
-    ({"items": []}, "items"),
-    ({"items": [{"input": 1}, {"payload": 2}]}, "items.1.payload"),
-    ({"count": 2, "priority": "high"}, "priority"),
-    ({"count": 2, "source": "ftp"}, "source"),
-    ({"count": 2, "deadline_s": -1}, "deadline_s"),
-    ({"count": 2, "colour": "red"}, "colour"),
-    ({"source": "listing", "count": 3}, "count"),
-])
-def test_invalid_payloads_get_422_naming_the_field_and_write_nothing(api: Any, db: str, body: Any,
-                                                                     field: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "count"),
+        ({"count": 0}, "count"),
+        ({"count": 10_001}, "count"),
+        ({"count": "5"}, "count"),
+        ({"count": 2.5}, "count"),
+        ({"count": 2, "items": [{"input": 1}]}, "count"),
+        ({"items": []}, "items"),
+        ({"items": [{"input": 1}, {"payload": 2}]}, "items.1.payload"),
+        ({"count": 2, "priority": "high"}, "priority"),
+        ({"count": 2, "source": "ftp"}, "source"),
+        ({"count": 2, "deadline_s": -1}, "deadline_s"),
+        ({"count": 2, "colour": "red"}, "colour"),
+        ({"source": "listing", "count": 3}, "count"),
+    ],
+)
+def test_invalid_payloads_get_422_naming_the_field_and_write_nothing(
+    api: Any, db: str, body: Any, field: str
+) -> None:
     answer = api.post("/v1/batches", json=body)
     assert answer.status_code == 422, answer.text
     assert field in answer.json()["fields"], answer.json()
@@ -47,34 +51,64 @@ def test_a_body_that_is_not_json_and_a_bad_key_are_422(api: Any, db: str) -> Non
     assert one(db, COUNTS) == {"batches": 0, "items": 0}
 
 
-@pytest.mark.parametrize("path", [
-    "/v1/batches/{id}", "/v1/batches/{id}/items", "/v1/batches/{id}/result", "/batches/{id}"])
+@pytest.mark.parametrize(
+    "path", ["/v1/batches/{id}", "/v1/batches/{id}/items", "/v1/batches/{id}/result", "/batches/{id}"]
+)
 def test_unknown_ids_are_404(api: Any, path: str) -> None:
     assert api.get(path.format(id=uuid.uuid4())).status_code == 404
     assert api.get(path.format(id="not-a-uuid")).status_code == 404
 
 
-@pytest.mark.parametrize("path", ["/v1/items/{id}/retry", "/v1/batches/{id}/retry-failed",
-                                  "/v1/batches/{id}/cancel", "/v1/batches/{id}/recover"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/items/{id}/retry",
+        "/v1/batches/{id}/retry-failed",
+        "/v1/batches/{id}/cancel",
+        "/v1/batches/{id}/recover",
+    ],
+)
 def test_actions_on_unknown_ids_are_404(api: Any, path: str) -> None:
     assert api.post(path.format(id=uuid.uuid4())).status_code == 404
 
 
-def test_create_answers_202_with_progress_and_echoes_the_correlation_id(api: Any, db: str,
-                                                                       logs: LogBuffer) -> None:
-    answer = api.post("/v1/batches", json={"count": 3, "priority": 2}, headers={"X-Correlation-Id": "trace-1"})
+def test_create_answers_202_with_progress_and_echoes_the_correlation_id(
+    api: Any, db: str, logs: LogBuffer
+) -> None:
+    answer = api.post(
+        "/v1/batches", json={"count": 3, "priority": 2}, headers={"X-Correlation-Id": "trace-1"}
+    )
     assert answer.status_code == 202
     body = answer.json()
-    assert (body["status"], body["total"], body["total_items"], body["counts"]["queued"]) == ("queued", 3, 3, 3)
-    assert set(body["counts"]) == {"queued", "processing", "completed", "failed", "partial", "retrying",
-                                   "cancelled", "timeout", "dead"}
+    assert (body["status"], body["total"], body["total_items"], body["counts"]["queued"]) == (
+        "queued",
+        3,
+        3,
+        3,
+    )
+    assert set(body["counts"]) == {
+        "queued",
+        "processing",
+        "completed",
+        "failed",
+        "partial",
+        "retrying",
+        "cancelled",
+        "timeout",
+        "dead",
+    }
     assert answer.headers["X-Correlation-Id"] == "trace-1"
-    assert one(db, "SELECT correlation_id, priority FROM batches") == {"correlation_id": "trace-1", "priority": 2}
+    assert one(db, "SELECT correlation_id, priority FROM batches") == {
+        "correlation_id": "trace-1",
+        "priority": 2,
+    }
     items = api.get(f"/v1/batches/{body['id']}/items").json()["items"]
     assert [i["seq"] for i in items] == [1, 2, 3]
     assert items[0]["idempotency_key"] == f"{body['id']}:1"
-    assert {e["event"] for e in logs.records if e["correlation_id"] == "trace-1"} >= {"batch.received",
-                                                                                      "batch.enqueued"}
+    assert {e["event"] for e in logs.records if e["correlation_id"] == "trace-1"} >= {
+        "batch.received",
+        "batch.enqueued",
+    }
     generated = api.post("/v1/batches", json={"count": 1})
     assert len(generated.headers["X-Correlation-Id"]) == 32
 
@@ -106,32 +140,44 @@ def concurrently(n: int, fn: Any) -> list[Any]:
 
 
 def test_concurrent_creates_with_one_key_make_exactly_one_batch(api: Any, db: str) -> None:
-    answers = concurrently(8, lambda: api.post("/v1/batches", json={"count": 20}, headers={"Idempotency-Key": "k"}))
+    answers = concurrently(
+        8, lambda: api.post("/v1/batches", json={"count": 20}, headers={"Idempotency-Key": "k"})
+    )
     assert sorted(a.status_code for a in answers) == [200] * 7 + [202]
     assert len({a.json()["id"] for a in answers}) == 1
     assert one(db, COUNTS) == {"batches": 1, "items": 20}
 
 
-def test_identical_payload_without_key_within_the_window_is_deduplicated(api: Any, db: str,
-                                                                        settings: Settings) -> None:
+def test_identical_payload_without_key_within_the_window_is_deduplicated(
+    api: Any, db: str, settings: Settings
+) -> None:
     answers = concurrently(4, lambda: api.post("/v1/batches", json={"count": 20}))
     assert len({a.json()["id"] for a in answers}) == 1
     assert one(db, COUNTS) == {"batches": 1, "items": 20}
-    rows(db, "UPDATE batches SET created_at = created_at - make_interval(secs => %s)", (settings.dedup_window_s,))
+    rows(
+        db,
+        "UPDATE batches SET created_at = created_at - make_interval(secs => %s)",
+        (settings.dedup_window_s,),
+    )
     assert api.post("/v1/batches", json={"count": 20}).status_code == 202  # outside the window: a new batch
 
 
 def test_no_idempotency_defect_creates_duplicates(api: Any, db: str) -> None:
     defects.activate(["no_idempotency"])
-    answers = concurrently(3, lambda: api.post("/v1/batches", json={"count": 2}, headers={"Idempotency-Key": "k"}))
+    answers = concurrently(
+        3, lambda: api.post("/v1/batches", json={"count": 2}, headers={"Idempotency-Key": "k"})
+    )
     assert {a.status_code for a in answers} == {202}
     assert one(db, COUNTS)["batches"] == 3
 
 
 def fail_items(db: str, batch_id: str, *seqs: int, status: str = "failed") -> None:
-    rows(db, "UPDATE items SET status = CASE WHEN seq = ANY(%s) THEN %s ELSE 'completed' END, "
-             "attempts = 3, error_kind = 'provider_5xx', error_status = 500 WHERE batch_id = %s",
-         (list(seqs), status, batch_id))
+    rows(
+        db,
+        "UPDATE items SET status = CASE WHEN seq = ANY(%s) THEN %s ELSE 'completed' END, "
+        "attempts = 3, error_kind = 'provider_5xx', error_status = 500 WHERE batch_id = %s",
+        (list(seqs), status, batch_id),
+    )
     rows(db, "UPDATE batches SET status = 'partial' WHERE id = %s", (batch_id,))
 
 
@@ -139,17 +185,26 @@ def test_retry_one_item_and_its_refusals(api: Any, db: str, settings: Settings) 
     bid = api.post("/v1/batches", json={"count": 3}).json()["id"]
     fail_items(db, bid, 2)
     progress = api.get(f"/v1/batches/{bid}").json()
-    assert progress["summary"] == (f"2/3 items completed; 1 item failed due to provider 500; "
-                                   f"retry with POST /v1/batches/{bid}/retry-failed")
+    assert progress["summary"] == (
+        f"2/3 items completed; 1 item failed due to provider 500; "
+        f"retry with POST /v1/batches/{bid}/retry-failed"
+    )
     items = {i["seq"]: i for i in api.get(f"/v1/batches/{bid}/items").json()["items"]}
     retry = api.post(f"/v1/items/{items[2]['id']}/retry")
-    assert (retry.status_code == 202 and retry.json()["batch_status"] == "queued") or retry.json()["batch_status"]
+    assert (retry.status_code == 202 and retry.json()["batch_status"] == "queued") or retry.json()[
+        "batch_status"
+    ]
     again = api.post(f"/v1/items/{items[2]['id']}/retry")
     assert again.status_code == 409 and "already in progress" in again.json()["detail"]
     done = api.post(f"/v1/items/{items[1]['id']}/retry")
     assert done.status_code == 409 and "completed" in done.json()["detail"]
     item = one(db, "SELECT status, retry_count, max_attempts, attempts FROM items WHERE seq = 2")
-    assert item == {"status": "queued", "retry_count": 1, "max_attempts": 3 + settings.max_attempts, "attempts": 3}
+    assert item == {
+        "status": "queued",
+        "retry_count": 1,
+        "max_attempts": 3 + settings.max_attempts,
+        "attempts": 3,
+    }
     rows(db, "UPDATE items SET status = 'failed', retry_count = %s WHERE seq = 2", (settings.retry_limit,))
     limit = api.post(f"/v1/items/{items[2]['id']}/retry")
     assert limit.status_code == 409 and "retry limit reached" in limit.json()["detail"]

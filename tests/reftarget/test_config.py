@@ -17,15 +17,23 @@ CATALOG = [REPO.parent / "shared" / "CATALOG.md", REPO / "shared" / "CATALOG.md"
 
 
 def test_settings_defaults_and_env() -> None:
-    s = Settings.from_env({"REFTARGET_LEASE_S": "2.5", "REFTARGET_MAX_ATTEMPTS": "5",
-                           "REFTARGET_DEFECTS": "no_fencing, no_priority", "REFTARGET_WORKER_ID": "w9"})
+    s = Settings.from_env(
+        {
+            "REFTARGET_LEASE_S": "2.5",
+            "REFTARGET_MAX_ATTEMPTS": "5",
+            "REFTARGET_DEFECTS": "no_fencing, no_priority",
+            "REFTARGET_WORKER_ID": "w9",
+        }
+    )
     assert (s.lease_s, s.max_attempts, s.worker_id) == (2.5, 5, "w9")
     assert s.defects == {"no_fencing", "no_priority"}
     assert Settings.from_env({}).heartbeat_s == 0.3
 
 
-@pytest.mark.parametrize(("name", "value"), [("REFTARGET_LEASE_S", "soon"), ("REFTARGET_MAX_ATTEMPTS", "2.5"),
-                                             ("REFTARGET_PORT", "-1")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("REFTARGET_LEASE_S", "soon"), ("REFTARGET_MAX_ATTEMPTS", "2.5"), ("REFTARGET_PORT", "-1")],
+)
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
@@ -41,8 +49,12 @@ def test_unknown_defect_is_rejected_with_the_known_list() -> None:
 def test_processes_exit_2_on_an_unknown_defect() -> None:
     env = service_env(Settings(), REFTARGET_DEFECTS="no_such_defect")
     modules = ["reftarget.worker", "reftarget.api", "reftarget.migrate"]
-    procs = [subprocess.Popen([sys.executable, "-m", m], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for m in modules]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", m], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for m in modules
+    ]
     for module, proc in zip(modules, procs, strict=True):
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 2, module
@@ -65,7 +77,7 @@ def test_every_catalog_defect_exists_and_is_switched_in_code() -> None:
     named = catalog_defects()
     if named is not None:
         assert len(named) >= 20
-        assert named == set(defects.DEFECTS), (named ^ set(defects.DEFECTS))
+        assert named == set(defects.DEFECTS), named ^ set(defects.DEFECTS)
     source = "\n".join(p.read_text() for p in (FIXTURES / "reftarget").rglob("*.py"))
     for name in defects.DEFECTS:
         assert f'enabled("{name}")' in source, f"defect {name} is never switched"

@@ -23,8 +23,9 @@ from tests.reftarget.helpers import (
 
 
 @pytest.mark.parametrize("defect", [False, True])
-def test_client_disconnect_during_create(settings: Settings, provider: Any, workers: WorkerThreads,
-                                        logs: LogBuffer, defect: bool) -> None:
+def test_client_disconnect_during_create(
+    settings: Settings, provider: Any, workers: WorkerThreads, logs: LogBuffer, defect: bool
+) -> None:
     """TEST-RR-001: the client goes away after ~3 items; the work must go on without it."""
     if defect:
         defects.activate(["cancel_on_disconnect"])
@@ -48,8 +49,9 @@ def test_client_disconnect_during_create(settings: Settings, provider: Any, work
 
 
 @pytest.mark.parametrize("defect", [False, True])
-def test_client_giving_up_on_the_result_long_poll(settings: Settings, provider: Any, workers: WorkerThreads,
-                                                 logs: LogBuffer, defect: bool) -> None:
+def test_client_giving_up_on_the_result_long_poll(
+    settings: Settings, provider: Any, workers: WorkerThreads, logs: LogBuffer, defect: bool
+) -> None:
     """TEST-RR-003: a very short client timeout must not fail a job the server completes."""
     if defect:
         defects.activate(["fail_on_client_disconnect"])

@@ -23,13 +23,20 @@ URL = "http://provider.test"
 
 
 def client(**kw: float) -> ProviderClient:
-    return ProviderClient(URL, timeout_s=kw.get("timeout_s", 0.3), connect_timeout_s=0.3,
-                          wall_s=kw.get("wall_s", 0.0))
+    return ProviderClient(
+        URL, timeout_s=kw.get("timeout_s", 0.3), connect_timeout_s=0.3, wall_s=kw.get("wall_s", 0.0)
+    )
 
 
 def generate(c: ProviderClient, **kw: object) -> object:
-    args = {"item_id": "i1", "batch_id": "b1", "payload": {"x": 1}, "idempotency_key": "b1:1",
-            "correlation_id": "cid-1", "attempt": 2}
+    args = {
+        "item_id": "i1",
+        "batch_id": "b1",
+        "payload": {"x": 1},
+        "idempotency_key": "b1:1",
+        "correlation_id": "cid-1",
+        "attempt": 2,
+    }
     args.update(kw)
     return c.generate(**args)  # type: ignore[arg-type]
 
@@ -54,14 +61,21 @@ def test_no_correlation_id_defect_drops_the_header() -> None:
     assert "X-Correlation-Id" not in route.calls.last.request.headers
 
 
-@pytest.mark.parametrize(("status", "kind", "retryable"), [
-    (500, ErrorKind.PROVIDER_5XX, True), (503, ErrorKind.PROVIDER_5XX, True),
-    (400, ErrorKind.PROVIDER_4XX, False), (422, ErrorKind.PROVIDER_4XX, False),
-    (429, ErrorKind.PROVIDER_429, True), (408, ErrorKind.TIMEOUT, True),
-])
+@pytest.mark.parametrize(
+    ("status", "kind", "retryable"),
+    [
+        (500, ErrorKind.PROVIDER_5XX, True),
+        (503, ErrorKind.PROVIDER_5XX, True),
+        (400, ErrorKind.PROVIDER_4XX, False),
+        (422, ErrorKind.PROVIDER_4XX, False),
+        (429, ErrorKind.PROVIDER_429, True),
+        (408, ErrorKind.TIMEOUT, True),
+    ],
+)
 @respx.mock
-def test_error_statuses_are_classified_with_status_and_excerpt(status: int, kind: ErrorKind,
-                                                               retryable: bool) -> None:
+def test_error_statuses_are_classified_with_status_and_excerpt(
+    status: int, kind: ErrorKind, retryable: bool
+) -> None:
     body = {"error": {"type": "x", "message": "m" * 500}}
     respx.post(f"{URL}/v1/generate").respond(status, json=body, headers={"Retry-After": "2"})
     with pytest.raises(ProviderFailure) as err:
@@ -122,8 +136,9 @@ def test_a_trickling_body_is_stopped_by_the_abort_check_between_chunks() -> None
     deadline = time.monotonic() + 0.2
     started = time.monotonic()
     with pytest.raises(ProviderFailure) as err:
-        generate(trickling_client(),
-                 abort=lambda: ErrorKind.DEADLINE if time.monotonic() > deadline else None)
+        generate(
+            trickling_client(), abort=lambda: ErrorKind.DEADLINE if time.monotonic() > deadline else None
+        )
     assert err.value.kind == ErrorKind.DEADLINE
     assert time.monotonic() - started < 1.0
 

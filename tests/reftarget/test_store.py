@@ -22,9 +22,13 @@ from tests.reftarget.helpers import one, rows
 
 def create(settings: Settings, n: int = 3, **kw: Any) -> Any:
     with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
-        row, created = store.create(conn, store.NewBatch(count=n, **kw), key=str(uuid.uuid4()),
-                                    correlation_id="cid",
-                                    settings=settings)
+        row, created = store.create(
+            conn,
+            store.NewBatch(count=n, **kw),
+            key=str(uuid.uuid4()),
+            correlation_id="cid",
+            settings=settings,
+        )
         assert created
         return row["id"]
 
@@ -68,15 +72,20 @@ def test_claim_stays_an_index_scan_with_100k_queued_items(settings: Settings) ->
         conn.execute(
             "INSERT INTO items (id, batch_id, seq, status, idempotency_key, max_attempts, priority) "
             "SELECT gen_random_uuid(), %s, g, 'queued', 'k' || g, 3, g %% 5 FROM generate_series(2, 100001) g",
-            (batch,))
+            (batch,),
+        )
         conn.execute("ALTER TABLE items ENABLE TRIGGER items_transition")
         conn.execute("ANALYZE items")
         select = sql.q("claim_next").split("WITH next AS (")[1].split(")\nUPDATE")[0]
         plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + select).fetchall())
         assert "Index Scan using items_claim_idx" in plan, plan
         assert "Seq Scan" not in plan and "Sort" not in plan, plan
-        full = "\n".join(r[0] for r in conn.execute(
-            "EXPLAIN " + sql.q("claim_next"), {"worker_id": "w", "lease_s": 1.0}).fetchall())
+        full = "\n".join(
+            r[0]
+            for r in conn.execute(
+                "EXPLAIN " + sql.q("claim_next"), {"worker_id": "w", "lease_s": 1.0}
+            ).fetchall()
+        )
         assert "items_claim_idx" in full and "Seq Scan on items" not in full, full
     started = time.monotonic()
     first = claim_one(settings)
@@ -105,11 +114,16 @@ def test_every_claim_bumps_the_fencing_token_and_deliveries(settings: Settings) 
     rows(settings.database_url, "UPDATE items SET lease_expires_at = now() - interval '1 s'")
     c2 = claim_one(settings, "wb")
     assert (c2.item_id, c2.fencing_token, c2.deliveries, c2.takeover) == (c1.item_id, 2, 2, True)
-    t = rows(settings.database_url, "SELECT from_state, to_state, worker_id, fencing_token FROM transitions "
-             "WHERE entity = 'item' ORDER BY id")
+    t = rows(
+        settings.database_url,
+        "SELECT from_state, to_state, worker_id, fencing_token FROM transitions "
+        "WHERE entity = 'item' ORDER BY id",
+    )
     assert [(r["from_state"], r["to_state"], r["worker_id"], r["fencing_token"]) for r in t] == [
         (None, "queued", None, 0),
-        ("queued", "processing", "wa", 1), ("processing", "processing", "wb", 2)]
+        ("queued", "processing", "wa", 1),
+        ("processing", "processing", "wb", 2),
+    ]
 
 
 def fence(c: Any, worker: str, **kw: Any) -> dict[str, Any]:
@@ -135,8 +149,10 @@ def test_a_stale_fencing_token_writes_nothing(settings: Settings) -> None:
 def test_dead_letter_after_max_deliveries_without_an_outcome(settings: Settings, logs: Any) -> None:
     create(settings, 1)
     claim_one(settings)
-    rows(settings.database_url, "UPDATE items SET unfinished_deliveries = 3, "
-                                "lease_expires_at = now() - interval '1 s'")
+    rows(
+        settings.database_url,
+        "UPDATE items SET unfinished_deliveries = 3, lease_expires_at = now() - interval '1 s'",
+    )
     assert claim_one(settings) is None
     item = one(settings.database_url, "SELECT status, error_kind FROM items")
     assert (item["status"], item["error_kind"]) == ("dead", "dead_letter")
@@ -145,8 +161,11 @@ def test_dead_letter_after_max_deliveries_without_an_outcome(settings: Settings,
     defects.activate(["no_dead_letter"])
     create(settings, 1)
     claim_one(settings)
-    rows(settings.database_url, "UPDATE items SET unfinished_deliveries = 9, "
-                                "lease_expires_at = now() - interval '1 s' WHERE status = 'processing'")
+    rows(
+        settings.database_url,
+        "UPDATE items SET unfinished_deliveries = 9, "
+        "lease_expires_at = now() - interval '1 s' WHERE status = 'processing'",
+    )
     assert claim_one(settings).takeover
 
 
@@ -166,11 +185,20 @@ def test_unbounded_prefetch_claims_everything(settings: Settings) -> None:
     db.close()
 
 
-@pytest.mark.parametrize(("flags", "expected"), [([], "partial"), (["partial_reported_as_failed"], "failed"),
-                                                 (["completed_with_failed_items"], "completed")])
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ([], "partial"),
+        (["partial_reported_as_failed"], "failed"),
+        (["completed_with_failed_items"], "completed"),
+    ],
+)
 def test_rollup_with_a_failed_item(settings: Settings, flags: list[str], expected: str) -> None:
     batch = create(settings, 2)
-    rows(settings.database_url, "UPDATE items SET status = CASE WHEN seq = 1 THEN 'completed' ELSE 'failed' END")
+    rows(
+        settings.database_url,
+        "UPDATE items SET status = CASE WHEN seq = 1 THEN 'completed' ELSE 'failed' END",
+    )
     defects.activate(flags)
     with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
         result = recompute(conn, batch, settings)
@@ -194,8 +222,15 @@ def test_transitions_are_written_by_the_database_for_every_state_change(settings
     with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
         fetchall(conn, "cancel_items", {"batch_id": batch, "reason": "test"})
         fetchone(conn, "cancel_batch", {"id": batch, "reason": "test"})
-    t = rows(settings.database_url, "SELECT entity, from_state, to_state, reason FROM transitions ORDER BY id")
+    t = rows(
+        settings.database_url, "SELECT entity, from_state, to_state, reason FROM transitions ORDER BY id"
+    )
     assert [(r["entity"], r["from_state"], r["to_state"]) for r in t] == [
-        ("batch", None, "queued"), ("item", None, "queued"), ("item", None, "queued"),
-        ("item", "queued", "cancelled"), ("item", "queued", "cancelled"), ("batch", "queued", "cancelled")]
+        ("batch", None, "queued"),
+        ("item", None, "queued"),
+        ("item", None, "queued"),
+        ("item", "queued", "cancelled"),
+        ("item", "queued", "cancelled"),
+        ("batch", "queued", "cancelled"),
+    ]
     assert t[-1]["reason"] == "test"

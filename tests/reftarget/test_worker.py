@@ -27,15 +27,18 @@ def calls(provider: Any) -> list[Any]:
     return [e for e in provider.ledger() if e.kind == "generate"]
 
 
-def test_a_batch_completes_with_each_item_called_once(settings: Settings, provider: Any,
-                                                     workers: WorkerThreads, logs: LogBuffer) -> None:
+def test_a_batch_completes_with_each_item_called_once(
+    settings: Settings, provider: Any, workers: WorkerThreads, logs: LogBuffer
+) -> None:
     bid = create_batch(settings, 10)
     workers.start(2)
     assert wait_batch(settings.database_url, bid)["status"] == "completed"
     ledger = calls(provider)
     assert sorted(Counter(e.item_id for e in ledger).values()) == [1] * 10
     items = items_of(settings.database_url, bid)
-    assert all(i["status"] == "completed" and i["attempts"] == 1 and i["output"]["output"] for i in items.values())
+    assert all(
+        i["status"] == "completed" and i["attempts"] == 1 and i["output"]["output"] for i in items.values()
+    )
     assert {e.idempotency_key for e in ledger} == {i["idempotency_key"] for i in items.values()}
     assert {e.correlation_id for e in ledger} == {"cid-test"}
     assert one(settings.database_url, "SELECT count(*) AS n FROM results")["n"] == 10
@@ -43,8 +46,9 @@ def test_a_batch_completes_with_each_item_called_once(settings: Settings, provid
     assert {"item.claimed", "provider.call", "item.stored", "item.completed", "batch.completed"} <= flow
 
 
-def test_a_rejected_item_fails_alone_and_its_retry_completes_the_batch(settings: Settings, provider: Any,
-                                                                      workers: WorkerThreads, api: Any) -> None:
+def test_a_rejected_item_fails_alone_and_its_retry_completes_the_batch(
+    settings: Settings, provider: Any, workers: WorkerThreads, api: Any
+) -> None:
     bid = create_batch(settings, 6, start_delay_s=0.3)
     seven = items_of(settings.database_url, bid)[3]
     provider.add_rule(str(seven["id"]), status=422)
@@ -52,7 +56,11 @@ def test_a_rejected_item_fails_alone_and_its_retry_completes_the_batch(settings:
     assert wait_batch(settings.database_url, bid)["status"] == "partial"
     item = items_of(settings.database_url, bid)[3]
     assert (item["status"], item["error_kind"], item["error_status"], item["attempts"]) == (
-        "failed", "provider_4xx", 422, 1)
+        "failed",
+        "provider_4xx",
+        422,
+        1,
+    )
     assert "422" in api.get(f"/v1/batches/{bid}").json()["summary"]
     provider.clear_rules()
     before = len(calls(provider))
@@ -61,19 +69,29 @@ def test_a_rejected_item_fails_alone_and_its_retry_completes_the_batch(settings:
     retried = calls(provider)[before:]
     assert [e.item_id for e in retried] == [str(item["id"])]
     assert retried[0].idempotency_key == item["idempotency_key"]
-    assert one(settings.database_url, "SELECT retry_count FROM items WHERE id = %s", (item["id"],))["retry_count"] == 1
+    assert (
+        one(settings.database_url, "SELECT retry_count FROM items WHERE id = %s", (item["id"],))[
+            "retry_count"
+        ]
+        == 1
+    )
 
 
-def test_transient_5xx_is_retried_with_backoff_then_succeeds(settings: Settings, provider: Any,
-                                                            workers: WorkerThreads, logs: LogBuffer) -> None:
+def test_transient_5xx_is_retried_with_backoff_then_succeeds(
+    settings: Settings, provider: Any, workers: WorkerThreads, logs: LogBuffer
+) -> None:
     bid = create_batch(settings, 1, start_delay_s=0.2)
     item = items_of(settings.database_url, bid)[1]
     provider.add_rule(str(item["id"]), times=2, status=503)
     workers.start(1)
     assert wait_batch(settings.database_url, bid)["status"] == "completed"
     assert one(settings.database_url, "SELECT attempts FROM items")["attempts"] == 3
-    states = [r["to_state"] for r in rows(settings.database_url,
-                                          "SELECT to_state FROM transitions WHERE entity = 'item' ORDER BY id")]
+    states = [
+        r["to_state"]
+        for r in rows(
+            settings.database_url, "SELECT to_state FROM transitions WHERE entity = 'item' ORDER BY id"
+        )
+    ]
     assert states == ["queued", "processing", "retrying", "processing", "retrying", "processing", "completed"]
     assert [e.attempt_header for e in calls(provider)] == [1, 2, 3]
     retrying = logs.events("item.retrying")
@@ -81,8 +99,9 @@ def test_transient_5xx_is_retried_with_backoff_then_succeeds(settings: Settings,
     assert retrying[0]["response_excerpt"]
 
 
-def test_exhausted_retries_fail_with_the_specific_error(settings: Settings, provider: Any,
-                                                       workers: WorkerThreads) -> None:
+def test_exhausted_retries_fail_with_the_specific_error(
+    settings: Settings, provider: Any, workers: WorkerThreads
+) -> None:
     bid = create_batch(settings, 3, start_delay_s=0.2)
     item = items_of(settings.database_url, bid)[2]
     provider.add_rule(str(item["id"]), status=500)
@@ -90,11 +109,16 @@ def test_exhausted_retries_fail_with_the_specific_error(settings: Settings, prov
     assert wait_batch(settings.database_url, bid)["status"] == "partial"
     got = items_of(settings.database_url, bid)[2]
     assert (got["status"], got["error_kind"], got["error_status"], got["attempts"]) == (
-        "failed", "provider_5xx", 500, settings.max_attempts)
+        "failed",
+        "provider_5xx",
+        500,
+        settings.max_attempts,
+    )
 
 
-def test_generic_errors_defect_loses_the_diagnosis(settings: Settings, provider: Any, workers: WorkerThreads,
-                                                   logs: LogBuffer) -> None:
+def test_generic_errors_defect_loses_the_diagnosis(
+    settings: Settings, provider: Any, workers: WorkerThreads, logs: LogBuffer
+) -> None:
     defects.activate(["generic_errors"])
     bid = create_batch(settings, 1, start_delay_s=0.2)
     provider.add_rule(str(items_of(settings.database_url, bid)[1]["id"]), status=422)
@@ -105,8 +129,9 @@ def test_generic_errors_defect_loses_the_diagnosis(settings: Settings, provider:
     assert "provider_4xx" not in str(logs.events("item.failed"))
 
 
-def test_malformed_response_fails_that_item_and_the_rest_continue(settings: Settings, provider: Any,
-                                                                 workers: WorkerThreads) -> None:
+def test_malformed_response_fails_that_item_and_the_rest_continue(
+    settings: Settings, provider: Any, workers: WorkerThreads
+) -> None:
     bid = create_batch(settings, 6, start_delay_s=0.2)
     provider.add_rule(str(items_of(settings.database_url, bid)[2]["id"]), malformed=True)
     workers.start(1)
@@ -116,8 +141,9 @@ def test_malformed_response_fails_that_item_and_the_rest_continue(settings: Sett
     assert [i["status"] for s, i in items.items() if s != 2] == ["completed"] * 5
 
 
-def test_no_item_isolation_defect_aborts_the_batch(settings: Settings, provider: Any,
-                                                   workers: WorkerThreads) -> None:
+def test_no_item_isolation_defect_aborts_the_batch(
+    settings: Settings, provider: Any, workers: WorkerThreads
+) -> None:
     defects.activate(["no_item_isolation"])
     bid = create_batch(settings, 6, start_delay_s=0.2)
     provider.add_rule(str(items_of(settings.database_url, bid)[2]["id"]), malformed=True)
@@ -127,8 +153,9 @@ def test_no_item_isolation_defect_aborts_the_batch(settings: Settings, provider:
     assert len(calls(provider)) == 2
 
 
-def test_circuit_breaker_pauses_then_resumes_on_its_own(settings: Settings, provider: Any,
-                                                       workers: WorkerThreads, api: Any) -> None:
+def test_circuit_breaker_pauses_then_resumes_on_its_own(
+    settings: Settings, provider: Any, workers: WorkerThreads, api: Any
+) -> None:
     settings = replace(settings, max_attempts=6)  # no item exhausts its attempts before the breaker opens
     bid = create_batch(settings, 12)
     provider.configure(default_delay_ms=10)
@@ -151,7 +178,9 @@ def test_circuit_breaker_pauses_then_resumes_on_its_own(settings: Settings, prov
     assert one(settings.database_url, "SELECT count(*) AS n FROM items WHERE status = 'completed'")["n"] == 12
 
 
-def test_no_circuit_breaker_defect_keeps_calling(settings: Settings, provider: Any, workers: WorkerThreads) -> None:
+def test_no_circuit_breaker_defect_keeps_calling(
+    settings: Settings, provider: Any, workers: WorkerThreads
+) -> None:
     defects.activate(["no_circuit_breaker"])
     bid = create_batch(settings, 8)
     provider.add_rule(status=500)
@@ -160,8 +189,9 @@ def test_no_circuit_breaker_defect_keeps_calling(settings: Settings, provider: A
     assert len({e.item_id for e in calls(provider)}) > settings.breaker_threshold + 1  # until the early stop
 
 
-def test_a_hanging_provider_times_out_within_twice_the_timeout(settings: Settings, provider: Any,
-                                                              workers: WorkerThreads, logs: LogBuffer) -> None:
+def test_a_hanging_provider_times_out_within_twice_the_timeout(
+    settings: Settings, provider: Any, workers: WorkerThreads, logs: LogBuffer
+) -> None:
     bid = create_batch(settings, 1, start_delay_s=0.2)
     provider.add_rule(str(items_of(settings.database_url, bid)[1]["id"]), times=1, hang=True)
     workers.start(1)
@@ -171,8 +201,9 @@ def test_a_hanging_provider_times_out_within_twice_the_timeout(settings: Setting
     assert calls(provider)[0].outcome in ("aborted", "hang")
 
 
-def test_a_trickling_response_is_stopped_by_the_batch_deadline(settings: Settings, provider: Any,
-                                                              workers: WorkerThreads, logs: LogBuffer) -> None:
+def test_a_trickling_response_is_stopped_by_the_batch_deadline(
+    settings: Settings, provider: Any, workers: WorkerThreads, logs: LogBuffer
+) -> None:
     bid = create_batch(settings, 4, deadline_s=1.5, start_delay_s=0.2)
     provider.add_rule(str(items_of(settings.database_url, bid)[3]["id"]), trickle_ms=50)
     workers.start(1)
@@ -185,7 +216,9 @@ def test_a_trickling_response_is_stopped_by_the_batch_deadline(settings: Setting
     assert alert and alert[0]["level"] == "error" and alert[0]["batch_id"] == bid
 
 
-def test_no_timeout_state_defect_reports_failed(settings: Settings, provider: Any, workers: WorkerThreads) -> None:
+def test_no_timeout_state_defect_reports_failed(
+    settings: Settings, provider: Any, workers: WorkerThreads
+) -> None:
     defects.activate(["no_timeout_state"])
     bid = create_batch(settings, 2, deadline_s=0.6, start_delay_s=0.1)
     provider.add_rule(str(items_of(settings.database_url, bid)[1]["id"]), trickle_ms=50)
@@ -193,8 +226,9 @@ def test_no_timeout_state_defect_reports_failed(settings: Settings, provider: An
     assert wait_batch(settings.database_url, bid)["status"] == "failed"
 
 
-def test_no_job_timeout_defect_lets_a_trickle_run_past_the_deadline(settings: Settings, provider: Any,
-                                                                    workers: WorkerThreads) -> None:
+def test_no_job_timeout_defect_lets_a_trickle_run_past_the_deadline(
+    settings: Settings, provider: Any, workers: WorkerThreads
+) -> None:
     defects.activate(["no_job_timeout"])
     bid = create_batch(settings, 1, deadline_s=0.3, start_delay_s=0.1)
     provider.add_rule(str(items_of(settings.database_url, bid)[1]["id"]), trickle_ms=50)
@@ -204,12 +238,16 @@ def test_no_job_timeout_defect_lets_a_trickle_run_past_the_deadline(settings: Se
     provider.reset()  # ends the trickle so the worker can stop
 
 
-def test_a_dead_workers_item_is_taken_over_after_the_lease(settings: Settings, provider: Any,
-                                                          workers: WorkerThreads, logs: LogBuffer) -> None:
+def test_a_dead_workers_item_is_taken_over_after_the_lease(
+    settings: Settings, provider: Any, workers: WorkerThreads, logs: LogBuffer
+) -> None:
     bid = create_batch(settings, 2)
-    rows(settings.database_url, "UPDATE items SET status = 'processing', worker_id = 'ghost', fencing_token = 1, "
-         "deliveries = 1, unfinished_deliveries = 1, attempts = 1, lease_expires_at = now() + interval '0.3 s' "
-         "WHERE seq = 1")
+    rows(
+        settings.database_url,
+        "UPDATE items SET status = 'processing', worker_id = 'ghost', fencing_token = 1, "
+        "deliveries = 1, unfinished_deliveries = 1, attempts = 1, lease_expires_at = now() + interval '0.3 s' "
+        "WHERE seq = 1",
+    )
     workers.start(1)
     assert wait_batch(settings.database_url, bid)["status"] == "completed"
     item = items_of(settings.database_url, bid)[1]
@@ -217,32 +255,41 @@ def test_a_dead_workers_item_is_taken_over_after_the_lease(settings: Settings, p
     assert logs.events("item.taken_over")
 
 
-def test_wrong_state_after_crash_defect_completes_without_output(settings: Settings, provider: Any,
-                                                                 workers: WorkerThreads) -> None:
+def test_wrong_state_after_crash_defect_completes_without_output(
+    settings: Settings, provider: Any, workers: WorkerThreads
+) -> None:
     defects.activate(["wrong_state_after_crash"])
     bid = create_batch(settings, 1)
-    rows(settings.database_url, "UPDATE items SET status = 'processing', worker_id = 'ghost', attempts = 1, "
-         "lease_expires_at = now() - interval '1 s'")
+    rows(
+        settings.database_url,
+        "UPDATE items SET status = 'processing', worker_id = 'ghost', attempts = 1, "
+        "lease_expires_at = now() - interval '1 s'",
+    )
     workers.start(1)
     wait_batch(settings.database_url, bid)
     assert items_of(settings.database_url, bid)[1]["output"] is None
     assert calls(provider) == []
 
 
-def test_batch_level_checkpoint_defect_restarts_from_item_1(settings: Settings, provider: Any,
-                                                            workers: WorkerThreads) -> None:
+def test_batch_level_checkpoint_defect_restarts_from_item_1(
+    settings: Settings, provider: Any, workers: WorkerThreads
+) -> None:
     defects.activate(["batch_level_checkpoint"])
     bid = create_batch(settings, 3)
     rows(settings.database_url, "UPDATE items SET status = 'completed' WHERE seq = 1")
-    rows(settings.database_url, "UPDATE items SET status = 'processing', worker_id = 'ghost', "
-         "lease_expires_at = now() - interval '1 s' WHERE seq = 2")
+    rows(
+        settings.database_url,
+        "UPDATE items SET status = 'processing', worker_id = 'ghost', "
+        "lease_expires_at = now() - interval '1 s' WHERE seq = 2",
+    )
     workers.start(1)
     wait_batch(settings.database_url, bid)
     assert len(calls(provider)) == 3  # item 1 called again
 
 
-def test_cancel_stops_the_item_in_flight(settings: Settings, provider: Any, workers: WorkerThreads,
-                                         api: Any, logs: LogBuffer) -> None:
+def test_cancel_stops_the_item_in_flight(
+    settings: Settings, provider: Any, workers: WorkerThreads, api: Any, logs: LogBuffer
+) -> None:
     bid = create_batch(settings, 3)
     provider.configure(default_delay_ms=2000)
     with provider.barrier(nth=1) as gate:
@@ -254,7 +301,9 @@ def test_cancel_stops_the_item_in_flight(settings: Settings, provider: Any, work
     assert {i["status"] for i in items_of(settings.database_url, bid).values()} == {"cancelled"}
 
 
-def test_sigterm_style_stop_hands_the_item_back(settings: Settings, provider: Any, workers: WorkerThreads) -> None:
+def test_sigterm_style_stop_hands_the_item_back(
+    settings: Settings, provider: Any, workers: WorkerThreads
+) -> None:
     bid = create_batch(settings, 1)
     with provider.barrier(nth=1) as gate:
         (worker,) = workers.start(1)
@@ -268,8 +317,14 @@ def test_sigterm_style_stop_hands_the_item_back(settings: Settings, provider: An
 
 
 @pytest.mark.parametrize(("never_ending", "flags"), [(False, []), (True, [])])
-def test_listing_batches_are_bounded(settings: Settings, provider: Any, workers: WorkerThreads,
-                                     logs: LogBuffer, never_ending: bool, flags: list[str]) -> None:
+def test_listing_batches_are_bounded(
+    settings: Settings,
+    provider: Any,
+    workers: WorkerThreads,
+    logs: LogBuffer,
+    never_ending: bool,
+    flags: list[str],
+) -> None:
     provider.configure(listing_total=12, listing_page_size=5, listing_never_ending=never_ending)
     bid = create_batch(settings, 0, source="listing")
     workers.settings = replace(settings, pagination_max_pages=4)
@@ -283,20 +338,24 @@ def test_listing_batches_are_bounded(settings: Settings, provider: Any, workers:
         assert (batch["truncated"], batch["total_items"], batch["status"]) == (False, 12, "completed")
 
 
-def test_unbounded_pagination_defect_keeps_paging(settings: Settings, provider: Any, workers: WorkerThreads) -> None:
+def test_unbounded_pagination_defect_keeps_paging(
+    settings: Settings, provider: Any, workers: WorkerThreads
+) -> None:
     defects.activate(["unbounded_pagination"])
     provider.configure(listing_page_size=1, listing_never_ending=True)
     create_batch(settings, 0, source="listing")
     workers.settings = replace(settings, pagination_max_pages=3)
     workers.start(1)
-    wait_for(lambda: len([e for e in provider.ledger() if e.kind == "listing"]) > 10, what="paging past the bound")
+    wait_for(
+        lambda: len([e for e in provider.ledger() if e.kind == "listing"]) > 10, what="paging past the bound"
+    )
     provider.configure(listing_never_ending=False, listing_total=1)  # let it end
 
 
 @pytest.mark.parametrize("defect", [False, True])
-def test_a_stale_worker_loses_ownership_and_writes_nothing(settings: Settings, provider: Any,
-                                                          workers: WorkerThreads, logs: LogBuffer,
-                                                          defect: bool) -> None:
+def test_a_stale_worker_loses_ownership_and_writes_nothing(
+    settings: Settings, provider: Any, workers: WorkerThreads, logs: LogBuffer, defect: bool
+) -> None:
     """TEST-RR-006 in miniature: while A is inside the call, its item is taken over (new token)."""
     if defect:
         defects.activate(["no_fencing"])
@@ -308,24 +367,31 @@ def test_a_stale_worker_loses_ownership_and_writes_nothing(settings: Settings, p
     wait_for(lambda: logs.events("item.lost_ownership") or logs.events("item.completed"), what="A's outcome")
     results = one(settings.database_url, "SELECT count(*) AS n FROM results")["n"]
     if defect:
-        assert results == 1 and one(settings.database_url, "SELECT status FROM items")["status"] == "completed"
+        assert (
+            results == 1 and one(settings.database_url, "SELECT status FROM items")["status"] == "completed"
+        )
     else:
         assert results == 0
         lost = logs.events("item.lost_ownership")[0]
         assert "lost ownership" in lost["msg"] and lost["batch_id"] == bid
         assert one(settings.database_url, "SELECT status, worker_id FROM items") == {
-            "status": "processing", "worker_id": "wB"}
+            "status": "processing",
+            "worker_id": "wB",
+        }
 
 
-def test_a_restarted_worker_resumes_its_own_interrupted_item_first(settings: Settings, provider: Any,
-                                                                  workers: WorkerThreads,
-                                                                  logs: LogBuffer) -> None:
+def test_a_restarted_worker_resumes_its_own_interrupted_item_first(
+    settings: Settings, provider: Any, workers: WorkerThreads, logs: LogBuffer
+) -> None:
     """TEST-RR-004: after a restart the next call is the interrupted item 3, not item 4."""
     bid = create_batch(settings, 5)
     rows(settings.database_url, "UPDATE items SET status = 'completed' WHERE seq <= 2")
-    rows(settings.database_url, "UPDATE items SET status = 'processing', worker_id = 'w1', fencing_token = 1, "
-         "deliveries = 1, unfinished_deliveries = 1, attempts = 1, lease_expires_at = now() + interval '1 h' "
-         "WHERE seq = 3")
+    rows(
+        settings.database_url,
+        "UPDATE items SET status = 'processing', worker_id = 'w1', fencing_token = 1, "
+        "deliveries = 1, unfinished_deliveries = 1, attempts = 1, lease_expires_at = now() + interval '1 h' "
+        "WHERE seq = 3",
+    )
     workers.start(1, worker_id="w1")
     assert wait_batch(settings.database_url, bid)["status"] == "completed"
     seq_of = {str(i["id"]): s for s, i in items_of(settings.database_url, bid).items()}

@@ -20,7 +20,9 @@ def test_a_defect_is_detected_only_when_every_named_scenario_fails() -> None:
     ids = ("TEST-RR-008", "TEST-RR-R01")
     assert Row(defect="d", expected=ids, verdicts={i: "fail" for i in ids}).detected
     assert not Row(defect="d", expected=ids, verdicts={"TEST-RR-008": "fail", "TEST-RR-R01": "pass"}).detected
-    assert not Row(defect="d", expected=ids, verdicts={"TEST-RR-008": "fail", "TEST-RR-R01": "unknown"}).detected
+    assert not Row(
+        defect="d", expected=ids, verdicts={"TEST-RR-008": "fail", "TEST-RR-R01": "unknown"}
+    ).detected
     assert not Row(defect="d", expected=ids, verdicts={}, error="crashed").detected
 
 
