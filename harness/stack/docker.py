@@ -26,8 +26,7 @@ from harness.errors import ConfigError, ServiceError
 from harness.faults.provider.client import ProviderClient
 from harness.faults.proxy.client import ProxyClient
 from harness.images import ImageSet, resolve
-from harness.process.readiness import HttpReady, PortReady, SqlReady, WaitStrategy
-from harness.stack.base import Stack
+from harness.process.readiness import HttpReady, SqlReady
 from harness.stack.compose import ComposeInfra, is_compose_target
 from harness.stack.containers import (
     ContainerService,
@@ -37,7 +36,8 @@ from harness.stack.containers import (
     reap_leftovers,
     remove_run,
 )
-from harness.stack.render import render, timing_values
+from harness.stack.render import render
+from harness.stack.wiring import WiredStack
 from harness.store.postgres import free_port
 from harness.target.model import Target
 
@@ -162,7 +162,7 @@ class DockerInfra:
             return f"not present and cannot be pulled: {exc.explanation or exc}"
 
 
-class DockerStack(Stack):
+class DockerStack(WiredStack):
     """One scenario's stack on the docker backend."""
 
     def __init__(self, infra: DockerInfra, target: Target, *, defects: Sequence[str] = ()) -> None:
@@ -273,48 +273,13 @@ class DockerStack(Stack):
         self.infra.pg.resume()
 
     # -- internals ------------------------------------------------------------------------------
-    def _upstream_of(self, service: str) -> str:
-        role = self.target.services[service].role
-        if role == "db":
-            return f"127.0.0.1:{self.infra.pg_port}"
-        if role == "provider":
-            return f"127.0.0.1:{self.infra.provider_port}"
-        return f"127.0.0.1:{self._ports.setdefault(service, free_port())}"
+    @property
+    def db_port(self) -> int:
+        return int(self.infra.pg_port)
 
-    def _values_for(self, name: str, port: int) -> dict[str, Any]:
-        db_link, provider_link = self._link_to_role(name, "db"), self._link_to_role(name, "provider")
-        db_host = self._proxies[db_link] if db_link else f"127.0.0.1:{self.infra.pg_port}"
-        provider_host = (
-            self._proxies[provider_link] if provider_link else f"127.0.0.1:{self.infra.provider_port}"
-        )
-        return {
-            "python": "python",  # the image's interpreter (the harness image puts its venv first)
-            "port": port,
-            "service": name,
-            "db_url": f"postgresql://postgres@{db_host}/{self.dbname}",
-            "provider_url": f"http://{provider_host}",
-            "defects": ",".join(self.defects),
-            **timing_values(self._timing),
-        }
-
-    def _link_to_role(self, source: str, role: str) -> str | None:
-        for to in self.target.services_with_role(role):  # type: ignore[arg-type]
-            link = self.target.link_between(source, to)
-            if link:
-                return link
-        return None
-
-    def _readiness(self, name: str, port: int) -> WaitStrategy | None:
-        ready = self.target.services[name].ready
-        if ready is None:
-            return None
-        if ready.http:
-            return HttpReady(f"http://127.0.0.1:{port}{ready.http}")
-        if ready.sql:
-            return SqlReady(self.db_dsn, ready.sql)
-        if ready.port:
-            return PortReady("127.0.0.1", port)
-        return None
+    @property
+    def provider_port(self) -> int:
+        return int(self.infra.provider_port)
 
 
 def docker_infra(target: Target | None = None) -> Iterator[DockerInfra | ComposeInfra]:

@@ -16,18 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, ServiceError
-from harness.process.readiness import HttpReady, PortReady, SqlReady, WaitStrategy
 from harness.process.service import ProcessService
-from harness.stack.base import Stack
 from harness.stack.infra import LocalInfra
-from harness.stack.render import render, timing_values
+from harness.stack.render import render
+from harness.stack.wiring import WiredStack
 from harness.store.postgres import free_port
 from harness.target.model import Target
 
 _stack_ids = itertools.count(1)
 
 
-class LocalStack(Stack):
+class LocalStack(WiredStack):
     """One scenario's stack on the local backend."""
 
     def __init__(self, infra: LocalInfra, target: Target, *, defects: Sequence[str] = ()) -> None:
@@ -156,47 +155,14 @@ class LocalStack(Stack):
         self.infra.pg.resume()
 
     # -- internals ------------------------------------------------------------------------------
-    def _upstream_of(self, service: str) -> str:
-        role = self.target.services[service].role
-        if role == "db":
-            return f"127.0.0.1:{self.infra.pg.port}"
-        if role == "provider":
-            return f"127.0.0.1:{self.infra.provider_port}"
-        port = self._ports.setdefault(service, free_port())
-        return f"127.0.0.1:{port}"
+    @property
+    def db_port(self) -> int:
+        return int(self.infra.pg.port)
 
-    def _values_for(self, name: str, port: int) -> dict[str, Any]:
-        db_link = self._link_to_role(name, "db")
-        provider_link = self._link_to_role(name, "provider")
-        db_host = self._proxies[db_link] if db_link else f"127.0.0.1:{self.infra.pg.port}"
-        provider_host = (
-            self._proxies[provider_link] if provider_link else f"127.0.0.1:{self.infra.provider_port}"
-        )
-        return {
-            "python": sys.executable,
-            "port": port,
-            "service": name,
-            "db_url": f"postgresql://postgres@{db_host}/{self.dbname}",
-            "provider_url": f"http://{provider_host}",
-            "defects": ",".join(self.defects),
-            **timing_values(self._timing),
-        }
+    @property
+    def provider_port(self) -> int:
+        return int(self.infra.provider_port)
 
-    def _link_to_role(self, source: str, role: str) -> str | None:
-        for to in self.target.services_with_role(role):  # type: ignore[arg-type]
-            link = self.target.link_between(source, to)
-            if link:
-                return link
-        return None
-
-    def _readiness(self, name: str, port: int) -> WaitStrategy | None:
-        ready = self.target.services[name].ready
-        if ready is None:
-            return None
-        if ready.http:
-            return HttpReady(f"http://127.0.0.1:{port}{ready.http}")
-        if ready.sql:
-            return SqlReady(self.db_dsn, ready.sql)
-        if ready.port:
-            return PortReady("127.0.0.1", port)
-        return None
+    @property
+    def python(self) -> str:
+        return sys.executable
