@@ -1,0 +1,36 @@
+"""Render ``docs/scenarios.md`` from the catalogue and the remediations (one source of truth).
+
+``python -m harness.report.scenarios_doc > docs/scenarios.md``; a test fails when the file is stale.
+"""
+
+from __future__ import annotations
+
+from harness.report import catalog
+from harness.report.remediation import remediation_for
+
+HEADER = """# The scenarios: what each audits, the defect that proves it can fail, and the fix
+
+Generated from `harness/report/catalog.py` and `harness/report/remediation.py` (the same data the
+report uses) by `python -m harness.report.scenarios_doc`. Every scenario lives in `scenarios/`, one
+module per audit task; each passes against the correct reference target and fails when the
+reference target is switched into the defect(s) named here (`chaos-audit matrix` proves it;
+`tests/matrix/` runs it in CI).
+
+| id | severity | task | scenario | defect(s) it must catch | remediation when it fails |
+|---|---|---|---|---|---|
+"""
+
+
+def render() -> str:
+    rows = []
+    for e in catalog.ENTRIES:
+        fix = remediation_for(e.id)
+        defects = ", ".join(f"`{d}`" for d in e.defects)
+        rows.append(
+            f"| {e.id} | {e.severity.value} | {e.task} | {e.title} | {defects} | {fix.text} (effort {fix.effort}) |"
+        )
+    return HEADER + "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(render(), end="")
