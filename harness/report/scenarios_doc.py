@@ -26,9 +26,8 @@ def render() -> str:
     for e in catalog.ENTRIES:
         fix = remediation_for(e.id)
         defects = ", ".join(f"`{d}`" for d in e.defects)
-        rows.append(
-            f"| {e.id} | {e.severity.value} | {e.task} | {e.title} | {defects} | {fix.text} (effort {fix.effort}) |"
-        )
+        cells = [e.id, e.severity.value, e.task, e.title, defects, f"{fix.text} (effort {fix.effort})"]
+        rows.append("| " + " | ".join(cells) + " |")
     return HEADER + "\n".join(rows) + "\n"
 
 
