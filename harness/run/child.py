@@ -28,6 +28,7 @@ from typing import Any
 from harness.run.plan import RunPlan
 
 STOP_GRACE_S = 30.0
+SCENARIO_TIMEOUT_S = 600
 POLL_S = 0.1
 #: environment variables that would change which plugins or options the child pytest uses
 _SCRUBBED_ENV = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")
@@ -60,6 +61,10 @@ def pytest_argv(plan: RunPlan, progress: Path) -> list[str]:
         str(plan.scenarios_dir),
         "-ra",
         "--color=no",
+        # A scenario that hangs despite its own bounds is a harness bug, but must not hang the gate:
+        # pytest-timeout interrupts it (its finally blocks still heal) and it is reported as failed.
+        "--timeout",
+        str(SCENARIO_TIMEOUT_S),
         "--continue-on-collection-errors",
         "--chaos-report-dir",
         str(d),
