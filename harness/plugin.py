@@ -124,7 +124,7 @@ def chaos_infra(pytestconfig: pytest.Config, chaos_target: Any) -> Iterator[Any]
 
     for line in PidFiles.default().reap_stale():
         print(f"chaos-audit: {line}")
-    infra = LocalInfra()
+    infra = LocalInfra(seed=pytestconfig.stash[SEED_KEY])
     try:
         infra.start()
         yield infra
@@ -137,8 +137,9 @@ def chaos_stack(chaos_infra: Any, chaos_target: Any, pytestconfig: pytest.Config
     """A fresh stack for one scenario (not started: the scenario chooses services and timing)."""
     backend = pytestconfig.getoption("--chaos-backend")
     defects = [d for d in pytestconfig.getoption("--chaos-defect").split(",") if d]
+    seed = pytestconfig.stash[SEED_KEY]
     if backend == "docker":
-        stack: Any = chaos_infra.new_stack(chaos_target, defects=defects)  # managed or compose mode
+        stack: Any = chaos_infra.new_stack(chaos_target, defects=defects, seed=seed)  # managed or compose
     elif backend == "external":
         from harness.stack.external import ExternalStack
 
@@ -148,7 +149,7 @@ def chaos_stack(chaos_infra: Any, chaos_target: Any, pytestconfig: pytest.Config
     else:
         from harness.stack.local import LocalStack
 
-        stack = LocalStack(chaos_infra, chaos_target, defects=defects)
+        stack = LocalStack(chaos_infra, chaos_target, defects=defects, seed=seed)
     try:
         yield stack
     finally:

@@ -45,13 +45,14 @@ class Stack(ABC):
     provider: ProviderClient
     proxy: ProxyClient
 
-    def __init__(self, target: Target, *, defects: Sequence[str] = ()) -> None:
+    def __init__(self, target: Target, *, defects: Sequence[str] = (), seed: int = 0) -> None:
         if defects and target.defects is None:
             raise ConfigError(
                 f"target {target.name!r} has no defects section: --defect needs one", field="--defect"
             )
         self.target = target
         self.defects = tuple(defects)
+        self.seed = seed  # the run's seed, handed to the target as {seed} (e.g. its retry jitter)
         self.api_url: str | None = None
         self.db_dsn = ""
         self.timing: dict[str, Any] = target.timing.model_dump()

@@ -53,7 +53,8 @@ class ComposeInfra(ExternalInfra):
     def close(self) -> None:
         """Nothing to stop: ``docker-compose down`` is the owner's call."""
 
-    def new_stack(self, target: Target, *, defects: Sequence[str] = ()) -> ComposeStack:
+    def new_stack(self, target: Target, *, defects: Sequence[str] = (), seed: int = 0) -> ComposeStack:
+        """The seed is unused: compose services are started by docker-compose, not by the harness."""
         return ComposeStack(self, target, defects=defects)
 
 

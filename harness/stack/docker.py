@@ -103,9 +103,9 @@ class DockerInfra:
         if errors:
             raise ServiceError("could not remove containers: " + "; ".join(errors))
 
-    def new_stack(self, target: Target, *, defects: Sequence[str] = ()) -> DockerStack:
+    def new_stack(self, target: Target, *, defects: Sequence[str] = (), seed: int = 0) -> DockerStack:
         """A fresh stack for one scenario (what ``chaos_stack`` yields)."""
-        return DockerStack(self, target, defects=defects)
+        return DockerStack(self, target, defects=defects, seed=seed)
 
     def dsn(self, dbname: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.pg_port}/{dbname}"
@@ -165,7 +165,9 @@ class DockerInfra:
 class DockerStack(WiredStack):
     """One scenario's stack on the docker backend."""
 
-    def __init__(self, infra: DockerInfra, target: Target, *, defects: Sequence[str] = ()) -> None:
+    def __init__(
+        self, infra: DockerInfra, target: Target, *, defects: Sequence[str] = (), seed: int = 0
+    ) -> None:
         super().__init__(target, defects=defects)
         self.infra = infra
         self.provider = infra.provider

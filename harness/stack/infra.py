@@ -22,7 +22,9 @@ from harness.store.postgres import EmbeddedPostgres, free_port
 class LocalInfra:
     """A real PostgreSQL, the fault proxy and the mock provider, as child processes."""
 
-    def __init__(self, *, work_dir: Path | None = None, keep_logs: bool = False) -> None:
+    def __init__(
+        self, *, work_dir: Path | None = None, keep_logs: bool = False, seed: int | None = None
+    ) -> None:
         self._owns_dir = work_dir is None and not keep_logs
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="chaos-audit-run-"))
         self._pidfiles = PidFiles.default()
@@ -37,7 +39,8 @@ class LocalInfra:
         cli = [sys.executable, "-m", "harness.cli"]
         self.proxy_service = ProcessService(
             name="proxy",
-            argv=[*cli, "proxy", "--host", "127.0.0.1", "--port", str(proxy_port)],
+            argv=[*cli, "proxy", "--host", "127.0.0.1", "--port", str(proxy_port)]
+            + (["--seed", str(seed)] if seed is not None else []),  # toxicity draws follow the run's seed
             log_path=self.work_dir / "proxy.log",
             readiness=HttpReady(f"{self.proxy_url}/version"),
         )

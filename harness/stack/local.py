@@ -29,8 +29,10 @@ _stack_ids = itertools.count(1)
 class LocalStack(WiredStack):
     """One scenario's stack on the local backend."""
 
-    def __init__(self, infra: LocalInfra, target: Target, *, defects: Sequence[str] = ()) -> None:
-        super().__init__(target, defects=defects)
+    def __init__(
+        self, infra: LocalInfra, target: Target, *, defects: Sequence[str] = (), seed: int = 0
+    ) -> None:
+        super().__init__(target, defects=defects, seed=seed)
         self.infra = infra
         self.provider = infra.provider
         self.proxy = infra.proxy

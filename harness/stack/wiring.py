@@ -60,6 +60,7 @@ class WiredStack(Stack):
             "db_url": f"postgresql://postgres@{db_host}/{self.dbname}",
             "provider_url": f"http://{provider_host}",
             "defects": ",".join(self.defects),
+            "seed": self.seed,
             **timing_values(self._timing),
         }
 
