@@ -12,7 +12,6 @@ unchanged. Every container is labelled with the run; see ``containers.py`` for c
 from __future__ import annotations
 
 import atexit
-import itertools
 import os
 import tempfile
 import time
@@ -40,8 +39,6 @@ from harness.stack.render import render
 from harness.stack.wiring import WiredStack
 from harness.store.postgres import free_port
 from harness.target.model import Target
-
-_stack_ids = itertools.count(1)
 
 
 class DockerInfra:
@@ -168,19 +165,9 @@ class DockerStack(WiredStack):
     def __init__(
         self, infra: DockerInfra, target: Target, *, defects: Sequence[str] = (), seed: int = 0
     ) -> None:
-        super().__init__(target, defects=defects)
-        self.infra = infra
-        self.provider = infra.provider
-        self.proxy = infra.proxy
-        self.stack_id = next(_stack_ids)
-        self.dbname = f"scenario_{os.getpid()}_{self.stack_id}"
-        self.work_dir = infra.work_dir / f"stack-{self.stack_id}"
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        self._db_created = False
-        self._proxies: dict[str, str] = {}  # link name -> listen address
-        self._ports: dict[str, int] = {}
+        super().__init__(infra, target, defects=defects, seed=seed)
+        self.infra: DockerInfra = infra
         self._services: dict[str, ContainerService] = {}
-        self._timing: dict[str, Any] = {}
 
     # -- Stack hooks ------------------------------------------------------------------------
     def _prepare(self, timing: Mapping[str, Any]) -> None:

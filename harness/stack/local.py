@@ -8,7 +8,6 @@ processes first, removes the proxies and drops the database: nothing survives a 
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -23,8 +22,6 @@ from harness.stack.wiring import WiredStack
 from harness.store.postgres import free_port
 from harness.target.model import Target
 
-_stack_ids = itertools.count(1)
-
 
 class LocalStack(WiredStack):
     """One scenario's stack on the local backend."""
@@ -32,19 +29,9 @@ class LocalStack(WiredStack):
     def __init__(
         self, infra: LocalInfra, target: Target, *, defects: Sequence[str] = (), seed: int = 0
     ) -> None:
-        super().__init__(target, defects=defects, seed=seed)
-        self.infra = infra
-        self.provider = infra.provider
-        self.proxy = infra.proxy
-        self.stack_id = next(_stack_ids)
-        self.dbname = f"scenario_{os.getpid()}_{self.stack_id}"
-        self.work_dir = infra.work_dir / f"stack-{self.stack_id}"
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        self._db_created = False
-        self._proxies: dict[str, str] = {}  # link name -> listen address
-        self._ports: dict[str, int] = {}
+        super().__init__(infra, target, defects=defects, seed=seed)
+        self.infra: LocalInfra = infra
         self._services: dict[str, ProcessService] = {}
-        self._timing: dict[str, Any] = {}
 
     # -- Stack hooks ------------------------------------------------------------------------
     def _prepare(self, timing: Mapping[str, Any]) -> None:

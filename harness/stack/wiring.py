@@ -7,22 +7,47 @@ that service to the database / provider, so a fault on ``worker-1-db`` reaches o
 
 from __future__ import annotations
 
+import itertools
+import os
 from abc import abstractmethod
-from typing import Any
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
 
+from harness.faults.provider.client import ProviderClient
+from harness.faults.proxy.client import ProxyClient
 from harness.process.readiness import HttpReady, PortReady, SqlReady, WaitStrategy
 from harness.stack.base import Stack
 from harness.stack.render import timing_values
 from harness.store.postgres import free_port
+from harness.target.model import Target
+
+_stack_ids = itertools.count(1)
+
+
+class Infra(Protocol):
+    """What a backend's session-wide infrastructure gives each stack."""
+
+    provider: ProviderClient
+    proxy: ProxyClient
+    work_dir: Path
 
 
 class WiredStack(Stack):
     """A stack whose services the harness starts; subclasses say where PostgreSQL and the provider are."""
 
-    dbname: str
-    _proxies: dict[str, str]  # link name -> the proxy's listen address
-    _ports: dict[str, int]  # service name -> its allocated port
-    _timing: dict[str, Any]
+    def __init__(self, infra: Infra, target: Target, *, defects: Sequence[str] = (), seed: int = 0) -> None:
+        super().__init__(target, defects=defects, seed=seed)
+        self.provider = infra.provider
+        self.proxy = infra.proxy
+        self.stack_id = next(_stack_ids)
+        self.dbname = f"scenario_{os.getpid()}_{self.stack_id}"
+        self.work_dir = infra.work_dir / f"stack-{self.stack_id}"
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._db_created = False
+        self._proxies: dict[str, str] = {}  # link name -> the proxy's listen address
+        self._ports: dict[str, int] = {}  # service name -> its allocated port
+        self._timing: dict[str, Any] = {}
 
     @property
     @abstractmethod
