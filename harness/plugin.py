@@ -264,6 +264,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
         from harness.target.client import CapabilityMissing
 
         if isinstance(exc, CapabilityMissing) and pyfuncitem.get_closest_marker("audit") is not None:
+            run = pyfuncitem.stash.get(RUN_KEY, None)
+            if run is not None:
+                run.conclude_failures()  # what was already found false stays a finding
             pytest.skip(UNKNOWN_PREFIX + str(exc))
         raise
 
@@ -297,6 +300,7 @@ def _record_verdict(
             "reason": reason,
             "evidence": dict(run.evidence_items) if run else {},
             "checks": [c.to_json() for c in run.checks] if run else [],
+            "contract_used": sorted(run.used) if run else [],
             "duration_s": round(report.duration, 3),
             "nodeid": item.nodeid,
             "harness_error": harness_error,

@@ -10,9 +10,9 @@ It starts lazily: the stack gets its database only when the scenario calls ``sta
 the thread waits for a DSN, then for the schema (the target creates its tables at start-up). A
 database that is killed, paused or partitioned must not disturb the scenario: errors close the
 connection, a ``db`` sample marks the outage once, and the thread retries at the same pace. The
-queries are the canonical schema's; a target file overrides them by name under
-``database.invariants`` (``sample_items``: rows of id, batch_id, seq, status; ``sample_batches``:
-rows of id, status).
+queries are the target's own ``items`` and ``batches`` observations (``harness.target.observe``:
+the canonical schema's unless its target file gives its own), and states are mapped onto the
+canonical ones, so the timelines read the same for every target.
 """
 
 from __future__ import annotations
@@ -47,13 +47,17 @@ class StateSampler:
         dsn: Callable[[], str],
         *,
         interval: float = DEFAULT_INTERVAL_S,
-        queries: Mapping[str, str] | None = None,
+        queries: Mapping[str, str | None] | None = None,
+        canonical: Callable[[str], str] = str,
     ) -> None:
         self.history = history
         self._dsn = dsn
         self.interval = interval
-        self.items_sql = (queries or {}).get("sample_items", SAMPLE_ITEMS_SQL)
-        self.batches_sql = (queries or {}).get("sample_batches", SAMPLE_BATCHES_SQL)
+        q = dict(queries or {})
+        #: None: the target cannot be sampled this way (e.g. it answers through an adapter)
+        self.items_sql = q.get("sample_items", SAMPLE_ITEMS_SQL)
+        self.batches_sql = q.get("sample_batches", SAMPLE_BATCHES_SQL)
+        self.canonical = canonical
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: Any = None
@@ -106,9 +110,9 @@ class StateSampler:
         self._mark_up()
         self.samples_taken += 1
         for item_id, batch_id, seq, status in rows:
-            self._record(f"item:{item_id}", str(status), seq=seq, batch_id=batch_id)
+            self._record(f"item:{item_id}", self.canonical(str(status)), seq=seq, batch_id=batch_id)
         for batch_id, status in batches:
-            self._record(f"batch:{batch_id}", str(status))
+            self._record(f"batch:{batch_id}", self.canonical(str(status)))
         return time.monotonic() - began
 
     def _query(self, dsn: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -122,11 +126,13 @@ class StateSampler:
                 application_name="chaos-audit-sampler",
                 options="-c statement_timeout=2000",
             )
-        params = {"limit": ROW_LIMIT}
-        rows = list(self._conn.execute(self.items_sql, params).fetchall())
+        params = {"limit": ROW_LIMIT, "batch_id": None, "item_id": None}
+        rows = list(self._conn.execute(self.items_sql, params).fetchall()) if self.items_sql else []
         try:
-            batches = list(self._conn.execute(self.batches_sql, params).fetchall())
-        except psycopg.errors.UndefinedTable:
+            batches = (
+                list(self._conn.execute(self.batches_sql, params).fetchall()) if self.batches_sql else []
+            )
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
             batches = []  # a schema without a batches table still has item lanes
         return rows, batches
 

@@ -29,7 +29,9 @@ from harness.faults.injector import Faults
 from harness.history import History
 from harness.sampler import DEFAULT_INTERVAL_S, StateSampler
 from harness.stack.base import Stack
+from harness.target.adapter import AdapterContext, build_adapter
 from harness.target.client import TargetClient
+from harness.target.observe import ObservationMissing, Observer, sample_queries
 
 UNKNOWN_PREFIX = "unknown: "
 
@@ -42,6 +44,9 @@ class AuditMeta:
     title: str
     task: str
     severity: str
+    #: the contract fields the scenario may ask for (``chaos-audit target check`` reads them to say
+    #: which scenarios a target can run; the audit's own tests check nothing else is used)
+    needs: tuple[str, ...] = ()
 
 
 class ScenarioRun:
@@ -56,6 +61,9 @@ class ScenarioRun:
         self.evidence_items: dict[str, Any] = {}
         self.checks: list[CheckResult] = []
         self._client: TargetClient | None = None
+        #: every contract field the scenario asked for (observations, controls, invariants, roles)
+        self.used: set[str] = set()
+        self._observer: Observer | None = None
         #: the background state sampler (set by the plugin's ``audit`` fixture); it feeds the timelines
         self.sampler: StateSampler | None = None
 
@@ -65,9 +73,13 @@ class ScenarioRun:
         The sampler waits for the stack's database itself, so it may start before ``stack.start()``.
         """
         if self.sampler is None or not self.sampler.running:
-            queries = self.stack.target.database.invariants
+            target = self.stack.target
             self.sampler = StateSampler(
-                self.history, lambda: self.stack.db_dsn, interval=interval, queries=queries
+                self.history,
+                lambda: self.stack.db_dsn,
+                interval=interval,
+                queries=sample_queries(target),
+                canonical=self.observe.canonical,
             )
             self.sampler.start()
         return self.sampler
@@ -88,7 +100,7 @@ class ScenarioRun:
             raise RuntimeError("start the stack (with an api service) before asking for a client")
         if self._client is None:
             self._client = TargetClient(
-                self.stack.target, self.stack.api_url, history=self.history, process=process
+                self.stack.target, self.stack.api_url, history=self.history, process=process, used=self.used
             )
         return self._client if process == self._client.process else self._client.fresh(process)
 
@@ -102,8 +114,58 @@ class ScenarioRun:
             "max_deliveries": t["max_deliveries"],
         }
         return SqlInvariants(
-            self.stack.db_dsn, overrides=self.stack.target.database.invariants, params=params
+            self.stack.db_dsn, overrides=self.stack.target.database.invariants, params=params, used=self.used
         )
+
+    @property
+    def observe(self) -> Observer:
+        """The target's named observations (store, API fields, log events): see harness.target.observe."""
+        if self._observer is None:
+            stack = self.stack
+            context = AdapterContext(
+                target=stack.target, db_dsn=lambda: stack.db_dsn or None, api_url=lambda: stack.api_url
+            )
+            self._observer = Observer(
+                stack.target,
+                lambda: stack.db_dsn or None,
+                adapter=build_adapter(stack.target, context),
+                used=self.used,
+            )
+        return self._observer
+
+    # -- the target's services, by role ------------------------------------------------------------
+    @property
+    def api(self) -> str:
+        """The target's API service (role ``api``)."""
+        return self._role("api", 1)[0]
+
+    def workers(self, n: int = 1) -> list[str]:
+        """The first ``n`` worker services; ``unknown`` when the target has fewer."""
+        return self._role("worker", n)
+
+    @property
+    def queue_store(self) -> str:
+        """The service holding the queue: the broker when the target has one, else its database."""
+        brokers = self.stack.target.services_with_role("broker")  # type: ignore[arg-type]
+        return brokers[0] if brokers else self._role("db", 1)[0]
+
+    def link(self, source: str, to_role: str) -> str:
+        """The proxied link from ``source`` to the service with ``to_role`` (``unknown`` if none)."""
+        target = self.stack.target
+        field = f"links ({source} -> {to_role})"
+        self.used.add(f"links.{to_role}")
+        for name in target.services_with_role(to_role):  # type: ignore[arg-type]
+            link = target.link_between(source, name)
+            if link is not None:
+                return link
+        raise ObservationMissing(field, "no link through the fault proxy")
+
+    def _role(self, role: str, n: int) -> list[str]:
+        self.used.add(f"services.{role}" + (f"*{n}" if n > 1 else ""))
+        names = self.stack.target.services_with_role(role)  # type: ignore[arg-type]
+        if len(names) < n:
+            raise ObservationMissing(f"services (role {role})", f"the scenario needs {n}, the target has {len(names)}")
+        return names[:n]
 
     # -- evidence and checks ------------------------------------------------------------------------
     def evidence(self, key: str, value: Any, *, expected: Any = None) -> None:
@@ -126,11 +188,15 @@ class ScenarioRun:
         """End the scenario as ``unknown`` (never pass): the harness could not decide."""
         pytest.skip(UNKNOWN_PREFIX + reason)
 
-    def conclude(self) -> None:
-        """Turn the checks into the verdict (raises on fail, skips as unknown)."""
+    def conclude_failures(self) -> None:
+        """Raise the scenario's failure if any recorded check is false (else return)."""
         failed = [c for c in self.checks if c.valid is Validity.FALSE]
         if failed:
             raise AssertionError(f"{self.meta.id} failed: " + " | ".join(c.summary() for c in failed))
+
+    def conclude(self) -> None:
+        """Turn the checks into the verdict (raises on fail, skips as unknown)."""
+        self.conclude_failures()
         unknown = [c for c in self.checks if c.valid is Validity.UNKNOWN]
         if unknown:
             self.unknown("; ".join(c.summary() for c in unknown))

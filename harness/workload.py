@@ -82,18 +82,9 @@ def poll_until(predicate: Callable[[], T], *, timeout: float, interval: float = 
         time.sleep(interval)
 
 
-def item_error(item: ItemView) -> str:
-    """Every error field the target reports for an item, as one text (``''`` when none)."""
-    return " ".join(str(v) for k, v in sorted(item.raw.items()) if "error" in k and v not in (None, ""))
-
-
-def db_rows(audit: ScenarioRun, sql: str, **params: Any) -> list[dict[str, Any]]:
-    """Rows of one read-only query on the target's own database (the ground truth of state)."""
-    import psycopg
-    from psycopg.rows import dict_row
-
-    with psycopg.connect(audit.stack.db_dsn, connect_timeout=5, autocommit=True) as conn:
-        return conn.cursor(row_factory=dict_row).execute(sql, params).fetchall()
+def item_error(audit: ScenarioRun, item: ItemView) -> str:
+    """The item's error (kind, provider status, message) as one text, ``''`` when none."""
+    return audit.observe.item_error(item)
 
 
 def log_offset(audit: ScenarioRun, service: str) -> int:
@@ -104,39 +95,68 @@ def log_offset(audit: ScenarioRun, service: str) -> int:
     return log_size(path) if path else 0
 
 
-def log_events(audit: ScenarioRun, service: str, *, since: int = 0, **match: Any) -> list[dict[str, Any]]:
-    """A service's JSON log lines (after byte ``since``) whose fields equal every ``match`` value.
+def log_events(
+    audit: ScenarioRun,
+    service: str,
+    *,
+    since: int = 0,
+    event: str | None = None,
+    item: str | None = None,
+    batch: str | None = None,
+    correlation: str | None = None,
+) -> list[dict[str, Any]]:
+    """A service's JSON log lines (after byte ``since``) matching every filter given.
 
-    ``event=`` matches the target's event field (``logs.event_field``); values are compared as
-    strings, so ids match whether the service logged a UUID or its text.
+    ``event`` is a moment's canonical name (``logs.events``: e.g. ``ownership_lost``), matched
+    against the target's own event names; ``item``, ``batch`` and ``correlation`` match the log
+    fields the target file names (``logs.item_field`` ...). Values compare as strings, so ids
+    match whether the service logged a UUID or its text.
     """
     import json
 
     from harness.process.logs import read_log
 
+    spec = audit.stack.target.logs
+    names = audit.observe.events(event) if event is not None else None
+    fields: dict[str, str] = {}
+    for value, field, name in ((item, spec.item_field, "logs.item_field"),
+                               (batch, spec.batch_field, "logs.batch_field"),
+                               (correlation, spec.correlation_field, "logs.correlation_field")):  # fmt: skip
+        if value is not None:
+            audit.used.add(name)
+            if field is None:
+                from harness.target.observe import ObservationMissing
+
+                raise ObservationMissing(name)
+            fields[field] = str(value)
     path = audit.stack.log_path(service)
     if path is None:
         return []
-    fields = {audit.stack.target.logs.event_field if k == "event" else k: str(v) for k, v in match.items()}
     out = []
     for line in read_log(path, since).splitlines():
         try:
             rec = json.loads(line)
         except ValueError:
             continue
-        if isinstance(rec, dict) and all(str(rec.get(k)) == v for k, v in fields.items()):
+        if not isinstance(rec, dict) or not all(str(rec.get(k)) == v for k, v in fields.items()):
+            continue
+        if names is None or str(rec.get(spec.event_field)) in names:
             out.append(rec)
     return out
 
 
 def worker_holding(audit: ScenarioRun, client: TargetClient, batch_id: str, seq: int) -> str:
-    """The worker service holding item ``seq`` now (the item's ``worker_id`` names the service).
+    """The worker service holding item ``seq`` now (``observe.item_fields.holder``).
 
-    A target whose items do not say which started service holds them makes the scenario unknown.
+    A target whose items name no started service as their holder makes the scenario unknown.
     """
-    worker = items_by_seq(client, batch_id)[seq].raw.get("worker_id")
+    worker = audit.observe.item_field(items_by_seq(client, batch_id)[seq], "holder")
     if worker not in audit.stack.started:
-        audit.unknown(f"the target does not say which worker service holds an item (worker_id {worker!r})")
+        from harness.target.observe import ObservationMissing
+
+        raise ObservationMissing(
+            "observe.item_fields.holder", f"it names {worker!r}, not a started service of the target file"
+        )
     return str(worker)
 
 

@@ -10,6 +10,7 @@ import contextlib
 import json
 import re
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +19,6 @@ from harness.checkers.ledger import calls_only_for, exactly_once, not_called_aga
 from harness.scenario import ScenarioRun
 from harness.target.client import TargetClient
 from harness.workload import (
-    db_rows,
     item_error,
     items_by_seq,
     ledger,
@@ -36,18 +36,15 @@ N = 20
 
 # -- group-local helpers ---------------------------------------------------------------------------
 def db_batch_state(audit: ScenarioRun, batch_id: str) -> str | None:
-    rows = db_rows(audit, "SELECT status FROM batches WHERE id = %(b)s", b=batch_id)
-    return rows[0]["status"] if rows else None
+    """The batch's state as the target's own store holds it (the ground truth of state)."""
+    row = audit.observe.batch(batch_id)
+    return row.state if row else None
 
 
 def db_item(audit: ScenarioRun, item_id: str) -> dict[str, Any]:
-    """The item's row (state, holder, fencing token) as the target's database holds it."""
-    rows = db_rows(
-        audit,
-        "SELECT status, worker_id, fencing_token FROM items WHERE id = %(i)s",
-        i=item_id,
-    )
-    return rows[0] if rows else {}
+    """The item (state, holder, lease token) as the target's store holds it."""
+    row = audit.observe.item(item_id)
+    return {"state": row.state, "holder": row.holder, "lease_token": row.lease_token} if row else {}
 
 
 def log_offsets(audit: ScenarioRun) -> dict[str, int]:
@@ -62,7 +59,7 @@ def logged_errors(
     lines = [
         e
         for svc in audit.stack.started
-        for e in log_events(audit, svc, since=since.get(svc, 0), item_id=item_id)
+        for e in log_events(audit, svc, since=since.get(svc, 0), item=item_id)
     ]
     return [e for e in lines if str(e.get(level)).lower() in ("warning", "error")
             and all(d in json.dumps(e) for d in details)]  # fmt: skip
@@ -73,14 +70,15 @@ def logged_errors(
 )
 def test_rr_004_batch_resumes_from_checkpoint(audit: ScenarioRun) -> None:
     # Given one worker (so items run in order) and a barrier that holds the 8th provider call.
-    audit.stack.start(services=["api", "worker-1"])
+    (worker,) = audit.workers(1)
+    audit.stack.start(services=[audit.api, worker])
     client = audit.client()
     with audit.provider.barrier(nth=8) as held:
         batch_id = client.batch_id_of(client.create_batch(N))
         held.wait(timeout=settle_timeout(audit, N))  # the worker is inside item 8
         before = items_by_seq(client, batch_id)
         done_at_kill = sorted(s for s, v in before.items() if v.state == "completed")
-        audit.faults.kill("worker-1")
+        audit.faults.kill(worker)
         killed_at = time.monotonic()
     audit.evidence(
         "state_at_kill", f"{len(done_at_kill)} done / {N - len(done_at_kill)} remaining", expected="7/13"
@@ -90,7 +88,7 @@ def test_rr_004_batch_resumes_from_checkpoint(audit: ScenarioRun) -> None:
     )
 
     # When the worker is restarted by hand.
-    audit.faults.restart("worker-1")
+    audit.faults.restart(worker)
     final = wait_terminal(audit, client, batch_id, timeout=settle_timeout(audit, N, extra=5))
 
     # Then processing resumed at item 8 and items 1-7 were never called again.
@@ -141,15 +139,15 @@ def test_rr_005_every_state_reachable_and_reported_identically(audit: ScenarioRu
     # Given a short batch deadline (one batch must overrun it) and a short maximum duration (its
     # long call must be flagged), two workers, paused once registered so that batches wait queued.
     deadline_s = 5.0
+    workers = audit.workers(2)
     audit.stack.start(
-        services=["api", "worker-1", "worker-2"],
+        services=[audit.api, *workers],
         timing={"batch_deadline_s": deadline_s, "max_duration_s": 1.0},
     )
     client = audit.client()
-    workers = ["worker-1", "worker-2"]
     audit.wait_for(
-        "both workers registered in the database",
-        lambda: len(db_rows(audit, "SELECT id FROM workers WHERE id = ANY(%(w)s)", w=workers)) == 2,
+        "both workers registered in the target's store",
+        lambda: set(workers) <= {w.worker for w in audit.observe.workers()},
         timeout=settle_timeout(audit, 0),
     )
     seen: dict[str, dict[str, Any]] = {}  # state -> where it was observed and what API and DB said
@@ -165,10 +163,7 @@ def test_rr_005_every_state_reachable_and_reported_identically(audit: ScenarioRu
         audit.faults.pause(w)
     batches = {name: client.batch_id_of(client.create_batch(n)) for name, n in RR005_BATCHES}
     queued = all([observe("queued", name, bid) for name, bid in batches.items()])
-    early_outputs = db_rows(
-        audit, "SELECT count(*) AS n FROM items WHERE output IS NOT NULL AND batch_id::text = ANY(%(b)s)",
-        b=list(batches.values()),
-    )[0]["n"]  # fmt: skip
+    early_outputs = sum(len(audit.observe.results(bid)) for bid in batches.values())
     audit.expect("queued_without_output", queued and early_outputs == 0, detail={"outputs": early_outputs})
     items = {name: items_by_seq(client, bid) for name, bid in batches.items()}
 
@@ -189,8 +184,10 @@ def test_rr_005_every_state_reachable_and_reported_identically(audit: ScenarioRu
             lambda: observe("retrying", "retrying", batches["retrying"]), timeout=deadline_s
         )
         r_item = items_by_seq(client, batches["retrying"])[1]
-        audit.evidence("retrying_item", {"attempts": r_item.raw.get("attempts"), "error": item_error(r_item)})
-        audit.expect("retrying_records_previous_attempt", bool(retrying and item_error(r_item)),
+        r_error = item_error(audit, r_item)
+        attempts = audit.observe.item_field(r_item, "attempts", optional=True)
+        audit.evidence("retrying_item", {"attempts": attempts, "error": r_error})
+        audit.expect("retrying_records_previous_attempt", bool(retrying and r_error),
                      detail={"item": dict(r_item.raw)})  # fmt: skip
         held.wait(timeout=settle_timeout(audit, 13))  # a worker is inside the cancelled batch's item 2
         observe("processing", "cancelled", batches["cancelled"])
@@ -201,11 +198,7 @@ def test_rr_005_every_state_reachable_and_reported_identically(audit: ScenarioRu
         audit.expect("cancel_accepted", cancel.ok, detail={"status": cancel.status})
 
         # Then the call that overran the maximum duration is flagged while still processing.
-        stuck_sql = (
-            "SELECT id::text AS item_id, batch_id::text AS batch_id FROM items WHERE status = 'processing' "
-            "AND updated_at < now() - make_interval(secs => %(s)s)"
-        )
-        stuck = poll_until(lambda: db_rows(audit, stuck_sql, s=audit.stack.timing["max_duration_s"]),
+        stuck = poll_until(lambda: processing_longer_than(audit, audit.stack.timing["max_duration_s"]),
                            timeout=deadline_s) or []  # fmt: skip
         flagged = json.dumps(client.control("attention", {}).body) if stuck else ""
         unflagged = [r for r in stuck if r["batch_id"] not in flagged]
@@ -229,11 +222,11 @@ def test_rr_005_every_state_reachable_and_reported_identically(audit: ScenarioRu
     x = items_by_seq(client, batches["cancelled"])
     x_calls = [e for e in ledger(audit) if str(e.get("batch_id")) == batches["cancelled"]]
     audit.check(calls_only_for(x_calls, [], since=cancelled_at))
-    kept = x[1].state == "completed" and bool(x[1].raw.get("output"))
+    kept = x[1].state == "completed" and bool(audit.observe.item_field(x[1], "output"))
     audit.expect("cancelled_keeps_completed_output", kept, detail={"item_1": x[1].state})
     f = items_by_seq(client, batches["failed"])
-    audit.expect("failed_items_record_error", all(item_error(v) for v in f.values()),
-                 detail={"errors": [item_error(v) for v in f.values()]})  # fmt: skip
+    f_errors = [item_error(audit, v) for v in f.values()]
+    audit.expect("failed_items_record_error", all(f_errors), detail={"errors": f_errors})
     inv = audit.invariants()
     for name in ("illegal_transitions", "batch_rollup_mismatch", "completed_batch_with_failed_items"):
         audit.check(inv.check(name))
@@ -247,7 +240,9 @@ def test_rr_005_every_state_reachable_and_reported_identically(audit: ScenarioRu
 def test_rr_006_partitioned_worker_cannot_commit(audit: ScenarioRun) -> None:
     # Given worker-1 alone, inside item 1's provider call (held); the call must outlive the
     # partition and the take-over, so the per-call timeout is set far above them.
-    audit.stack.start(services=["api", "worker-1"], timing={"provider_timeout_s": 30.0})
+    w1, w2 = audit.workers(2)
+    w1_db = audit.link(w1, "db")
+    audit.stack.start(services=[audit.api, w1], timing={"provider_timeout_s": 30.0})
     client = audit.client()
     bound = 10.0 + 3 * audit.stack.timing["lease_s"]  # a worker start, a lease expiry, a few calls
     with audit.provider.barrier(nth=1) as held:
@@ -255,47 +250,48 @@ def test_rr_006_partitioned_worker_cannot_commit(audit: ScenarioRun) -> None:
         held.wait(timeout=bound)
         item_id = items_by_seq(client, batch_id)[1].id
         a = db_item(audit, item_id)
-        audit.expect("worker_1_holds_item", a.get("worker_id") == "worker-1", detail=a)
+        audit.expect("worker_1_holds_item", a.get("holder") == w1, detail=a)
 
         # When worker-1 loses its database link until its lease expires and worker-2 takes over.
-        audit.faults.partition("worker-1-db")
-        audit.stack.start_service("worker-2")
+        audit.faults.partition(w1_db)
+        audit.stack.start_service(w2)
         b = audit.wait_for(
-            "worker-2 to take the item over with a new fencing token",
+            "worker-2 to take the item over with a new lease token",
             lambda: (
-                (r := db_item(audit, item_id)).get("worker_id") == "worker-2"
-                and r["fencing_token"] > a["fencing_token"]
+                (r := db_item(audit, item_id)).get("holder") == w2
+                and r["lease_token"] != a["lease_token"]
                 and r
             ),
             timeout=bound,
         )
         audit.wait_for(
             "worker-2 to complete the item",
-            lambda: db_item(audit, item_id).get("status") == "completed",
+            lambda: db_item(audit, item_id).get("state") == "completed",
             timeout=bound,
         )
         # And the partition heals, then worker-1's held call gets its (successful) answer.
-        audit.faults.heal_partition("worker-1-db")
-        since = log_offset(audit, "worker-1")
+        audit.faults.heal_partition(w1_db)
+        since = log_offset(audit, w1)
         held.release()
-    audit.evidence("fencing_tokens", {"worker-1": a.get("fencing_token"), "worker-2": b["fencing_token"]})
+    audit.evidence("lease_tokens", {"worker-1": a.get("lease_token"), "worker-2": b["lease_token"]})
 
     # Then worker-1 notices it lost the item and backs off; one result, one completion.
-    outcomes = ("lost", "item.completed", "item.stored", "item.failed", "item.retrying")
+    lost = audit.observe.events("ownership_lost")
+    outcomes = ("ownership_lost", "completed", "stored", "failed", "retrying")
+    event_field = audit.stack.target.logs.event_field
     outcome = poll_until(
-        lambda: [e for e in log_events(audit, "worker-1", since=since, item_id=item_id)
-                 if any(o in str(e.get("event")) for o in outcomes)],
+        lambda: [e for o in outcomes if audit.stack.target.logs.events.get(o)
+                 for e in log_events(audit, w1, since=since, item=item_id, event=o)],
         timeout=bound,
     ) or []  # fmt: skip
-    events = [str(e.get("event")) for e in outcome]
-    audit.evidence("worker_1_after_heal", events or "no outcome logged", expected="item.lost_ownership")
+    events = [str(e.get(event_field)) for e in outcome]
+    audit.evidence("worker_1_after_heal", events or "no outcome logged", expected=" or ".join(lost))
     audit.expect(
-        "worker_1_detects_lost_ownership", any("lost" in e for e in events), detail={"events": events}
+        "worker_1_detects_lost_ownership", any(e in lost for e in events), detail={"events": events}
     )
-    results = db_rows(audit, "SELECT worker_id FROM results WHERE item_id = %(i)s", i=item_id)
-    audit.evidence("results_committed", [r["worker_id"] for r in results], expected=["worker-2"])
-    audit.expect("one_result_from_owner", [r["worker_id"] for r in results] == ["worker-2"],
-                 detail={"results": results})  # fmt: skip
+    committers = [r.committed_by for r in audit.observe.results(item_id=item_id)]
+    audit.evidence("results_committed", committers, expected=[w2])
+    audit.expect("one_result_from_owner", committers == [w2], detail={"results": committers})
     final = wait_terminal(audit, client, batch_id, timeout=bound)
     audit.expect("batch_completed", final == "completed", detail={"state": final})
     inv = audit.invariants()
@@ -305,11 +301,23 @@ def test_rr_006_partitioned_worker_cannot_commit(audit: ScenarioRun) -> None:
     audit.conclude()
 
 
-def summary_text(body: Any) -> str:
-    """What the target tells a user about the batch outcome (its summary/message fields)."""
-    if not isinstance(body, dict):
-        return str(body)
-    return " ".join(str(body[k]) for k in ("summary", "message", "status_reason") if body.get(k))
+def summary_text(audit: ScenarioRun, body: Any) -> str:
+    """What the target tells a user about the batch outcome (its summary, then its state's reason)."""
+    summary = audit.observe.batch_field(body, "summary")
+    reason = audit.observe.batch_field(body, "reason", optional=True)
+    return " ".join(str(x) for x in (summary, reason) if x)
+
+
+def processing_longer_than(audit: ScenarioRun, seconds: float) -> list[dict[str, Any]]:
+    """Items the store shows processing, not updated for longer than ``seconds``."""
+    now = datetime.now(UTC)
+    return [
+        {"item_id": r.item_id, "batch_id": r.batch_id}
+        for r in audit.observe.items()
+        if r.state == "processing" and r.updated_at is not None
+        and (r.updated_at if r.updated_at.tzinfo else r.updated_at.replace(tzinfo=UTC))
+        < now - timedelta(seconds=seconds)
+    ]
 
 
 @pytest.mark.audit(
@@ -322,7 +330,8 @@ def test_rr_008_provider_errors_are_specific_and_retry_is_selective(audit: Scena
     # about the breaker.
     window = (6, 7, 8)
     max_attempts = audit.stack.timing["max_attempts"]
-    audit.stack.start(services=["api"], timing={"breaker_threshold": len(window) * max_attempts + 1})
+    (worker,) = audit.workers(1)
+    audit.stack.start(services=[audit.api], timing={"breaker_threshold": len(window) * max_attempts + 1})
     client = audit.client()
     batch_id = client.batch_id_of(client.create_batch(N))
     queued = items_by_seq(client, batch_id)
@@ -331,7 +340,7 @@ def test_rr_008_provider_errors_are_specific_and_retry_is_selective(audit: Scena
         for seq in window:
             outage.enter_context(audit.provider.rule(queued[seq].id, status=500))
         audit.history.fault("provider_500", "provider", "start", items=list(window))
-        audit.stack.start_service("worker-1")
+        audit.stack.start_service(worker)
         first = wait_terminal(audit, client, batch_id, timeout=settle_timeout(audit, N))
     audit.history.fault("provider_500", "provider", "heal")  # the provider has recovered
 
@@ -343,7 +352,7 @@ def test_rr_008_provider_errors_are_specific_and_retry_is_selective(audit: Scena
                    expected=f"partial: {N - len(window)} completed, failed items {list(window)}")  # fmt: skip
     audit.expect("window_items_failed", sorted(failed) == list(window), detail={"failed": sorted(failed)})
     errors = {
-        s: (v.raw.get("error_kind"), v.raw.get("error_status"), v.raw.get("error_message"))
+        s: tuple(audit.observe.item_field(v, f) for f in ("error_kind", "error_status", "error_message"))
         for s, v in failed.items()
     }
     generic = {None, "", "error", "unknown", "Unknown error"}
@@ -351,7 +360,7 @@ def test_rr_008_provider_errors_are_specific_and_retry_is_selective(audit: Scena
     audit.evidence("failed_item_errors", sorted({f"{k}/{st}" for k, st, _ in errors.values()}),
                    expected="a kind and the provider status 500")  # fmt: skip
     audit.expect("errors_specific", bool(failed) and len(specific) == len(failed), detail={"errors": errors})
-    summary = summary_text(client.progress(batch_id).body)
+    summary = summary_text(audit, client.progress(batch_id).body)
     actionable = bool(re.search(rf"\b{len(window)} items? failed\b", summary)) and "500" in summary
     audit.evidence("summary", summary, expected=f"'{len(window)} items failed due to provider 500'")
     audit.expect("summary_actionable", actionable, detail={"summary": summary})
@@ -373,7 +382,8 @@ def test_rr_008_provider_errors_are_specific_and_retry_is_selective(audit: Scena
     only = audit.check(calls_only_for(entries, [v.id for v in failed.values()], since=retried_at))
     audit.evidence("retry_calls", only.evidence.get("calls_after"), expected=len(window))
     audit.check(not_called_again(entries, [v.id for v in done.values()], since=retried_at))
-    changed = [s for s, v in done.items() if after[s].raw.get("output") != v.raw.get("output")]
+    output = audit.observe.item_field
+    changed = [s for s, v in done.items() if output(after[s], "output") != output(v, "output")]
     audit.expect("successes_preserved", not changed, detail={"changed_outputs": changed})
     completed = [v.id for v in after.values() if v.state == "completed"]
     audit.evidence("final", f"{final}, {len(completed)}/{N} completed", expected=f"completed, {N}/{N}")

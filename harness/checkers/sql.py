@@ -35,7 +35,7 @@ class NamedQuery:
 
     name: str
     doc: str
-    sql: str
+    sql: str | None  #: None: the target file says it cannot answer this invariant
 
 
 def parse_named_queries(text: str) -> dict[str, NamedQuery]:
@@ -60,7 +60,12 @@ class SqlInvariants:
     """Runs named invariant queries on one database; overrides replace queries by name."""
 
     def __init__(
-        self, dsn: str, *, overrides: Mapping[str, str] | None = None, params: Mapping[str, Any]
+        self,
+        dsn: str,
+        *,
+        overrides: Mapping[str, str | None] | None = None,
+        params: Mapping[str, Any],
+        used: set[str] | None = None,
     ) -> None:
         self.dsn = dsn
         self.queries = dict(default_queries())
@@ -68,9 +73,21 @@ class SqlInvariants:
             doc = self.queries[name].doc if name in self.queries else "target-defined invariant"
             self.queries[name] = NamedQuery(name=name, doc=doc, sql=sql)
         self.params = {"batch_id": None, **params}
+        #: every invariant asked for (``database.invariants.<name>``), shared with the scenario
+        self.used: set[str] = used if used is not None else set()
 
     def check(self, name: str, **params: Any) -> CheckResult:
-        """Run one invariant; rows become one violation group named after the query."""
+        """Run one invariant; rows become one violation group named after the query.
+
+        ``unknown`` (never pass or fail) when the target cannot answer it: its file sets the query
+        to null, there is no database to ask, or the query does not fit the target's schema.
+        """
+        field = f"database.invariants.{name}"
+        self.used.add(field)
+        if self.queries[name].sql is None:
+            return CheckResult.unknown(name, f"the target does not answer {field!r} (null in its target file)")
+        if not self.dsn:
+            return CheckResult.unknown(name, f"{field}: the harness has no connection to the target's database")
         return run_checker(name, lambda: self._check(name, params))
 
     def check_all(self, names: tuple[str, ...] = IMPOSSIBLE_STATES, **params: Any) -> list[CheckResult]:
@@ -78,8 +95,16 @@ class SqlInvariants:
 
     def _check(self, name: str, params: Mapping[str, Any]) -> CheckResult:
         query = self.queries[name]
+        assert query.sql is not None
         with psycopg.connect(self.dsn, connect_timeout=5, autocommit=True) as conn:
-            rows = conn.cursor(row_factory=dict_row).execute(query.sql, {**self.params, **params}).fetchall()
+            try:
+                cur = conn.cursor(row_factory=dict_row).execute(query.sql, {**self.params, **params})
+            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+                why = str(exc).splitlines()[0]
+                return CheckResult.unknown(
+                    name, f"database.invariants.{name}: its query does not fit this database ({why})"
+                )
+            rows = cur.fetchall()
         rows = [{k: _jsonable(v) for k, v in row.items()} for row in rows]
         groups = [ViolationGroup.of(name, rows)] if rows else []
         return CheckResult.from_violations(name, groups, {"rows": len(rows), "checks": query.doc})

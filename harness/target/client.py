@@ -64,17 +64,30 @@ class TargetClient:
     """HTTP client of one target's API, recording ops as ``process`` (a client name)."""
 
     def __init__(
-        self, target: Target, api_url: str, *, history: OpRecorder | None = None, process: str = "client-1"
+        self,
+        target: Target,
+        api_url: str,
+        *,
+        history: OpRecorder | None = None,
+        process: str = "client-1",
+        used: set[str] | None = None,
     ) -> None:
         self.target = target
         self.api_url = api_url.rstrip("/")
         self.history = history
         self.process = process
         self.session = requests.Session()
+        #: every optional capability asked for (``control.cancel``...), shared with the scenario
+        self.used: set[str] = used if used is not None else set()
 
     def fresh(self, process: str) -> TargetClient:
         """A new client with no session state (cookies, connections): a user opening a new tab."""
-        return TargetClient(self.target, self.api_url, history=self.history, process=process)
+        return TargetClient(self.target, self.api_url, history=self.history, process=process, used=self.used)
+
+    def _capability(self, name: str, present: object) -> None:
+        self.used.add(name)
+        if present is None:
+            raise CapabilityMissing(name)
 
     # -- trigger --------------------------------------------------------------------------------
     def create_batch(
@@ -112,8 +125,8 @@ class TargetClient:
 
     def items(self, batch_id: str, *, timeout: float = 5.0) -> list[ItemView]:
         obs = self.target.observe
-        if obs.items is None:
-            raise CapabilityMissing("observe.items")
+        self._capability("observe.items", obs.items)
+        assert obs.items is not None
         body = self.call("items", obs.items, {"batch_id": batch_id}, timeout=timeout).body
         rows = body[obs.items_field] if obs.items_field else body
         views = [
@@ -133,21 +146,20 @@ class TargetClient:
         return mapped.value if mapped is not None else state
 
     def health(self, *, timeout: float = 2.0) -> Answer:
-        if self.target.observe.health is None:
-            raise CapabilityMissing("observe.health")
+        self._capability("observe.health", self.target.observe.health)
+        assert self.target.observe.health is not None
         return self.call("health", self.target.observe.health, {}, timeout=timeout)
 
     def metrics(self, *, timeout: float = 5.0) -> Answer:
-        if self.target.observe.metrics is None:
-            raise CapabilityMissing("observe.metrics")
+        self._capability("observe.metrics", self.target.observe.metrics)
+        assert self.target.observe.metrics is not None
         return self.call("metrics", self.target.observe.metrics, {}, timeout=timeout)
 
     # -- control ----------------------------------------------------------------------------------
     def control(self, name: str, values: Mapping[str, Any], *, timeout: float = 10.0) -> Answer:
         """Call one optional control (cancel, retry_item, retry_failed, recover, result, attention)."""
         call = getattr(self.target.control, name)
-        if call is None:
-            raise CapabilityMissing(f"control.{name}")
+        self._capability(f"control.{name}", call)
         return self.call(name, call, values, timeout=timeout)
 
     # -- transport --------------------------------------------------------------------------------

@@ -104,6 +104,48 @@ class Trigger(Model):
     id_field: str = "id"
 
 
+class ItemFields(Model):
+    """Where one item of the ``observe.items`` answer says what a scenario needs.
+
+    Each value is a dotted path into the item's JSON (``error.kind``); ``null`` means the target
+    does not report it, and only the scenarios that need that field end ``unknown``, naming it.
+    The defaults are the canonical names (the reference target's).
+    """
+
+    holder: str | None = "worker_id"  #: the worker *service* holding (or last holding) the item
+    output: str | None = "output"  #: the stored result
+    error_kind: str | None = "error_kind"  #: timeout | provider_5xx | provider_4xx | malformed ...
+    error_status: str | None = "error_status"  #: the provider's HTTP status of the last error
+    error_message: str | None = "error_message"
+    retry_count: str | None = "retry_count"  #: user retries of the item
+    attempts: str | None = "attempts"  #: provider attempts
+    deliveries: str | None = "deliveries"  #: times a worker took the item
+
+
+class BatchFields(Model):
+    """Where the ``observe.batch`` answer says what a scenario needs (dotted paths; null = absent)."""
+
+    total: str | None = "total"  #: number of items
+    completed: str | None = "completed"  #: items completed
+    summary: str | None = "summary"  #: the outcome as a user reads it ("3 items failed due to ...")
+    paused: str | None = "paused"  #: true while the batch waits for its provider (circuit open)
+    reason: str | None = "status_reason"  #: why the batch is in its state
+
+
+class HealthFields(Model):
+    """Where the ``observe.health`` answer identifies the running API process."""
+
+    boot_id: str | None = "boot_id"  #: changes whenever the API process restarts
+
+
+class MetricsFields(Model):
+    """Where the ``observe.metrics`` answer carries the queue's numbers."""
+
+    queue_depth: str | None = "queue_depth"  #: jobs waiting in the queue
+    processing: str | None = "items.processing"  #: items being processed now
+    completed: str | None = "items.completed"  #: items completed so far
+
+
 class Observe(Model):
     """How to read batch and item states (mapped onto canonical states)."""
 
@@ -117,6 +159,10 @@ class Observe(Model):
     page: str | None = None
     health: HttpCall | None = None
     metrics: HttpCall | None = None
+    item_fields: ItemFields = Field(default_factory=ItemFields)
+    batch_fields: BatchFields = Field(default_factory=BatchFields)
+    health_fields: HealthFields = Field(default_factory=HealthFields)
+    metrics_fields: MetricsFields = Field(default_factory=MetricsFields)
 
 
 class Control(Model):
@@ -135,7 +181,19 @@ class Database(Model):
 
     kind: Literal["embedded", "external"] = "embedded"
     dsn: str | None = None
-    invariants: dict[str, str] = Field(default_factory=dict)
+    #: named invariant queries replacing the canonical ones (``null`` = the target cannot answer it)
+    invariants: dict[str, str | None] = Field(default_factory=dict)
+    #: named observation queries replacing the canonical ones (``null`` = not offered); see
+    #: ``harness/target/observations.sql`` for each name, its parameters and its columns
+    observations: dict[str, str | None] = Field(default_factory=dict)
+
+    @field_validator("observations")
+    @classmethod
+    def _known_observations(cls, v: dict[str, str | None]) -> dict[str, str | None]:
+        unknown = sorted(set(v) - set(STORE_OBSERVATIONS))
+        if unknown:
+            raise ValueError(f"unknown observation {unknown[0]!r} (known: {', '.join(STORE_OBSERVATIONS)})")
+        return v
 
     @model_validator(mode="after")
     def _dsn_when_external(self) -> Database:
@@ -144,15 +202,45 @@ class Database(Model):
         return self
 
 
+#: the moments scenarios look for in a target's logs (``logs.events.<name>``), with what each means
+LOG_EVENTS: dict[str, str] = {
+    "create_received": "the API received a create request (logged before it commits)",
+    "enqueued": "a batch's items were put on the queue",
+    "claimed": "a worker took an item",
+    "provider_call": "a worker called the provider (with the answer's status and duration)",
+    "stored": "a worker stored an item's result",
+    "completed": "an item completed",
+    "failed": "an item failed",
+    "retrying": "an item will be retried automatically",
+    "ownership_lost": "a worker found that another worker owns its item now and dropped its result",
+    "client_gone": "the API noticed that a waiting client went away",
+    "truncated": "a loop (e.g. over a paginated listing) stopped at its bound",
+}
+#: store observations a target answers by name (``database.observations.<name>``)
+STORE_OBSERVATIONS = ("batches", "items", "results", "transitions", "workers")
+
+
 class Logs(Model):
     """Where the services log and how to find one flow in them."""
 
     format: Literal["json", "text"] = "json"
     correlation_field: str = "correlation_id"
     item_field: str = "item_id"
+    batch_field: str | None = "batch_id"
     event_field: str = "event"
     level_field: str = "level"
     paths: dict[str, str] = Field(default_factory=dict)
+    #: the target's event names for the moments scenarios look for (canonical name -> the target's
+    #: event, or a ``|``-separated list of them); ``null`` = the target does not log that moment
+    events: dict[str, str | None] = Field(default_factory=dict)
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, v: dict[str, str | None]) -> dict[str, str | None]:
+        unknown = sorted(set(v) - set(LOG_EVENTS))
+        if unknown:
+            raise ValueError(f"unknown event {unknown[0]!r} (known: {', '.join(LOG_EVENTS)})")
+        return v
 
 
 class Timing(Model):
@@ -208,6 +296,8 @@ class Target(Model):
     timing: Timing = Field(default_factory=Timing)
     defects: Defects | None = None
     workflows: list[Workflow] = Field(default_factory=list)
+    #: ``package.module:Class`` answering observations YAML cannot express (see harness.target.adapter)
+    adapter: str | None = None
 
     @model_validator(mode="after")
     def _links_name_services(self) -> Target:
@@ -217,6 +307,18 @@ class Target(Model):
                     known = ", ".join(sorted(self.services))
                     raise ValueError(f"links.{name}: unknown service {end!r} (services: {known})")
         return self
+
+    @field_validator("adapter")
+    @classmethod
+    def _adapter_imports(cls, v: str | None) -> str | None:
+        if v is not None:
+            from harness.target.adapter import adapter_class
+
+            try:
+                adapter_class(v)
+            except Exception as exc:  # reported by pydantic with the field's path
+                raise ValueError(str(exc).removeprefix("adapter: ")) from exc
+        return v
 
     def services_with_role(self, role: ServiceRole) -> list[str]:
         """Names of the services with ``role``, in file order."""
