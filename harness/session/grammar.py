@@ -111,9 +111,8 @@ def help_text(topic: str | None = None) -> str:
         if verb not in HELP:
             raise CommandError(f"unknown command {topic!r} (commands: {', '.join(HELP)})")
         return f"{HELP[verb][0]}\n  {HELP[verb][1]}"
-    width = max(len(u) for u, _ in HELP.values())
-    lines = [f"  {u:<{width}}  {d}" for u, d in HELP.values()]
-    return "commands:\n" + "\n".join(lines) + "\ndurations: 200ms, 10s, 2m; # starts a comment"
+    lines = [f"  {u}\n      {d}" for u, d in HELP.values()]
+    return "commands:\n" + "\n".join(lines) + "\ndurations: 200ms, 10s, 2m; # starts a comment; Tab completes"
 
 
 # -- per-verb parsers ---------------------------------------------------------------------------
