@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import random
 import shlex
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ _Say = Callable[[str], None]
 
 DEFAULT_REPORT_DIR = "chaos-session"
 EXIT_OK, EXIT_SCRIPT_FAILED, EXIT_INCOMPLETE = 0, 1, 3
+#: how a session is stopped from outside; each heals, reports, tears down (SIGHUP: terminal closed)
+SESSION_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -126,10 +129,11 @@ def main(args: argparse.Namespace) -> int:
     say(f"chaos-audit session: target {plan.target.name}, backend {plan.backend}, seed {plan.seed}")
     cleanup = contextlib.ExitStack()
     code = EXIT_OK
-    with heal_on_interrupt():
+    with heal_on_interrupt(SESSION_SIGNALS):
         try:
             say("starting the stack...")
-            stack = cleanup.enter_context(open_stack(plan.target, plan.backend, seed=plan.seed, say=say))
+            opened = open_stack(plan.target, plan.backend, seed=plan.seed, defects=plan.defects, say=say)
+            stack = cleanup.enter_context(opened)
             code = _run_session(plan, stack, cleanup, say)
         except KeyboardInterrupt as exc:
             say(f"\nchaos-audit session: {exc or 'interrupted'}; healing and stopping")

@@ -76,6 +76,9 @@ class Console:
         try:
             cmd = grammar.parse(line, self.session.names)
             if cmd is None:
+                if not line.strip():  # Enter on an empty line: a fresh summary (states, faults' age)
+                    self._notes()
+                    self.say(self.session.summary())
                 return True
             out = self._run(cmd)
         except grammar.CommandError as exc:

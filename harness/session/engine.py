@@ -210,6 +210,8 @@ class Session:
 
     def _do_heal(self, cmd: Command) -> list[str]:
         target = str(cmd.name)
+        role = self.target.services[target].role if target in self.target.services else None
+        target = {"db": "db", "provider": "provider"}.get(str(role), target)  # where Faults records them
         healed = [f"{n} {t}" for n, t in self.faults.open_faults() if target in ("all", t)]
         for key in [k for k in self._timers if target in ("all", k[1])]:
             self._timers.pop(key)[0].cancel()
@@ -253,6 +255,12 @@ class Session:
 
     def check_now(self) -> list[CheckResult]:
         """The SQL invariants (impossible states) and the ledger checkers, on the state right now."""
+        down = [n for n, t in self.faults.open_faults() if t == "db" and n in ("db_kill", "db_pause")]
+        if down:  # each query would wait for its connect timeout: say why instead
+            self.checks = [
+                CheckResult.unknown("sql_invariants", f"the database is down ({down[0]}): heal db")
+            ]
+            return self.checks
         t = self.stack.timing
         params = {
             "max_duration_s": t["max_duration_s"],

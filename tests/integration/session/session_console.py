@@ -59,6 +59,13 @@ class SessionEnv:
                 return f"http://127.0.0.1:{argv[argv.index('--port') + 1]}"
         return None
 
+    def leftovers(self) -> list[str]:
+        """Files a finished session left in its temp dir (caches shared by runs are meant to stay)."""
+        caches = ("chaos-audit-pgdata-", "chaos-audit-pgbin-")
+        left = [p.name for p in self.scratch.iterdir() if p.name != "state" and not p.name.startswith(caches)]
+        pidfiles = [p.name for p in (self.scratch / "state").rglob("*.json")]
+        return sorted(left + pidfiles)
+
     def toxics(self) -> list[str]:
         api = self.proxy_api()
         if api is None:
