@@ -16,13 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.checkers.ledger import exactly_once, same_idempotency_key
 from harness.checkers.result import CheckResult, Validity
-from harness.checkers.sql import SqlInvariants
 from harness.faults.injector import Faults
 from harness.history import History
 from harness.sampler import StateSampler
 from harness.session import view
+from harness.session.checks import run_checks
 from harness.session.grammar import Command, CommandError, Names
 from harness.stack.base import Stack
 from harness.target.client import TargetClient
@@ -130,10 +129,17 @@ class Session:
             batch = self.client.batch_id_of(answer)
             self.batches.append(batch)
             return [f"batch {len(self.batches)} started: {batch} ({cmd.count} items)"]
+        name = str(cmd.name)
+        down = ("db_kill", "db") in self.faults.open_faults() if self._is_db(name) else name in self.killed
+        if not down and (self._is_db(name) or self.stack.process(name).running):
+            raise CommandError(f"{name} is already running (restart {name} stops and starts it)")
         return self._do_restart(cmd)
 
     def _do_kill(self, cmd: Command) -> list[str]:
         name = str(cmd.name)
+        if name in self.killed or (self._is_db(name) and ("db_kill", "db") in self.faults.open_faults()):
+            raise CommandError(f"{name} is already killed (heal {name} or restart {name} starts it)")
+        self.faults.heal(*self._pause_key(name))  # resumed first, so no pause outlives the kill
         if self._is_db(name):
             self.faults.db_crash()
             return ["db killed (SIGKILL); heal db or restart db brings it back"]
@@ -143,6 +149,8 @@ class Session:
 
     def _do_pause(self, cmd: Command) -> list[str]:
         name = str(cmd.name)
+        if self._pause_key(name) in self.faults.open_faults():
+            raise CommandError(f"{name} is already paused (resume {name} or heal {name})")
         if self._is_db(name):
             self.faults.db_pause()
         else:
@@ -151,7 +159,7 @@ class Session:
 
     def _do_resume(self, cmd: Command) -> list[str]:
         name = str(cmd.name)
-        if not self.faults.heal("db_pause" if self._is_db(name) else "pause", name):
+        if not self.faults.heal(*self._pause_key(name)):
             raise CommandError(f"{name} is not paused")
         return [f"{name} resumed"]
 
@@ -254,32 +262,10 @@ class Session:
         return [head, *(f"  {r.summary()}" for r in results)]
 
     def check_now(self) -> list[CheckResult]:
-        """The SQL invariants (impossible states) and the ledger checkers, on the state right now."""
+        """The SQL invariants and the ledger checkers on the state right now (kept for the report)."""
         down = [n for n, t in self.faults.open_faults() if t == "db" and n in ("db_kill", "db_pause")]
-        if down:  # each query would wait for its connect timeout: say why instead
-            self.checks = [
-                CheckResult.unknown("sql_invariants", f"the database is down ({down[0]}): heal db")
-            ]
-            return self.checks
-        t = self.stack.timing
-        params = {
-            "max_duration_s": t["max_duration_s"],
-            "heartbeat_grace_s": max(3 * t["lease_s"], 1.0),
-            "max_attempts": t["max_attempts"],
-            "max_deliveries": t["max_deliveries"],
-        }
-        invariants = SqlInvariants(
-            self.stack.db_dsn, overrides=self.target.database.invariants, params=params
-        )
-        results = invariants.check_all()
-        try:
-            ledger = [e.to_json() for e in self.stack.provider.ledger()]
-            completed = view.snapshot(self.history).ids_in("completed")
-            results += [exactly_once(ledger, completed), same_idempotency_key(ledger)]
-        except Exception as exc:  # the ledger is unreachable: say so, do not pretend it passed
-            results.append(CheckResult.unknown("ledger", f"{type(exc).__name__}: {exc}"))
-        self.checks = results
-        return results
+        self.checks = run_checks(self.stack, self.history, db_down=down[0] if down else None)
+        return self.checks
 
     def _do_wait(self, cmd: Command) -> list[str]:
         """``wait 2s`` (a script's pause) or ``wait STATE``: poll the sampled states until true."""
@@ -309,6 +295,10 @@ class Session:
         if item is None:
             raise CommandError(f"the newest batch has no item {seq}")
         return item
+
+    def _pause_key(self, name: str) -> tuple[str, str]:
+        """How Faults records a pause of ``name``."""
+        return ("db_pause", "db") if self._is_db(name) else ("pause", name)
 
     def _is_db(self, name: str) -> bool:
         return self.target.services[name].role == "db"

@@ -50,6 +50,10 @@ def test_a_game_day_at_the_console(session_env: SessionEnv) -> None:
         assert "batch 1" in status and "items: 20" in status
         assert "kill worker-1" in status and "partition worker-2-db" in status
         command(child, "wait 1.5s", r"note: provider_outage on provider healed after 1s", timeout=10)
+        child.sendline("watch 60s")  # on a terminal the view is redrawn in place until Enter
+        child.expect_exact("watching for 60s (Enter stops)")
+        child.expect_exact("\x1b[J")  # a redraw: cursor back up, screen cleared below
+        command(child, "", r"\(watch stopped\)")
         command(child, "heal all", r"healed: [^\r\n]*kill worker-1 \(restarted\)")
         assert session_env.toxics() == []
         command(child, "wait done 60s", "every item done", timeout=70)
@@ -61,6 +65,8 @@ def test_a_game_day_at_the_console(session_env: SessionEnv) -> None:
             assert f"{invariant}: ok" in check
         duplicated = "duplicate_successful_calls" in check
         command(child, "report", r"report: \S+audit.html")
+        saved = session_env.scratch / "saved.txt"
+        command(child, f"save {saved}", r"saved \d+ commands")
         child.sendline("quit")
         child.expect("stack stopped")
         child.expect(pexpect.EOF, timeout=30)
@@ -80,6 +86,14 @@ def test_a_game_day_at_the_console(session_env: SessionEnv) -> None:
     assert ("partition", "worker-2-db") in started
     assert sorted(p for p in started if p[0] != "kill") == sorted(healed)
     assert session_env.processes() == before == []
+    script = [line for line in saved.read_text().splitlines() if not line.startswith(("#", "wait "))]
+    assert script[:5] == [
+        "start batch 20",
+        "kill worker-1",
+        "partition worker-2-db",
+        "provider 500 for 1s",
+        "status",
+    ]
 
 
 @pytest.mark.parametrize("how", ["eof", "ctrl-c", "sigterm"])
