@@ -49,7 +49,7 @@ def test_a_game_day_at_the_console(session_env: SessionEnv) -> None:
         status = command(child, "status", r"faults: [^\r\n]*")
         assert "batch 1" in status and "items: 20" in status
         assert "kill worker-1" in status and "partition worker-2-db" in status
-        command(child, "wait 1.5s", r"note: provider_outage on provider healed after 1s", timeout=10)
+        command(child, "wait 3s", r"note: provider_outage on provider healed after 1s", timeout=10)
         child.sendline("watch 60s")  # on a terminal the view is redrawn in place until Enter
         child.expect_exact("watching for 60s (Enter stops)")
         child.expect_exact("\x1b[J")  # a redraw: cursor back up, screen cleared below
