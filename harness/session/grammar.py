@@ -39,7 +39,8 @@ HELP: dict[str, tuple[str, str]] = {
     "watch": ("watch [DURATION]", "refresh the status view (default 10s; Enter stops it)"),
     "wait": (
         "wait DURATION | wait STATE|done [TIMEOUT]",
-        "pause a script, or wait until an item is in STATE (done: every item finished); default 30s",
+        "pause a script, or wait until an item is in STATE (done: every item finished); default 30s. "
+        "States are sampled every 50 ms: a shorter one can be missed (slow the provider: provider delay)",
     ),
     "save": ("save FILE", "write this session's commands (with their pauses) as a replayable script"),
     "help": ("help [COMMAND]", "this list, or one command's usage"),

@@ -135,9 +135,11 @@ def test_a_saved_script_replays_the_same_commands(session_env: SessionEnv) -> No
     script = session_env.scratch / "game-day.txt"
     script.write_text(
         "# chaos-audit session script; seed 4242\n"
+        "provider delay 300ms   # every call takes 300 ms: the sampler sees items processing\n"
         "start batch 6\n"
         "wait processing 30s\n"
         "kill worker-2   # mid-batch\n"
+        "heal provider\n"
         "provider hang item 6 for 1s\n"
         "watch 1s\n"
         "restart worker-2\n"
