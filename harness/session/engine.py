@@ -109,11 +109,30 @@ class Session:
             out += [view.ActiveFault(name="kill", target=s, since=t) for s, t in self.killed.items()]
         return sorted(out, key=lambda f: f.since)
 
+    def snapshot(self) -> view.Snapshot:
+        """The latest states: sampled from the database, or (no sampler, e.g. someone's staging
+        database without ``sample_items``) read through the target's API for this session's batches."""
+        if self.sampler is not None or self.client is None:
+            return view.snapshot(self.history)
+        snap = view.Snapshot()
+        for batch in self.batches:
+            try:
+                snap.batches[batch] = self.client.batch_state(batch)
+                items = self.client.items(batch)
+            except Exception:  # the API is down or partitioned: show what is known
+                snap.batches.setdefault(batch, "unreachable")
+                continue
+            for n, item in enumerate(items, 1):
+                seq = item.seq if item.seq is not None else n
+                snap.items.setdefault(batch, {})[seq] = item.state
+                snap.ids[item.id] = (batch, seq)
+        return snap
+
     def view_lines(self) -> list[str]:
-        return view.render(view.snapshot(self.history), self.active_faults(), time.monotonic())
+        return view.render(self.snapshot(), self.active_faults(), time.monotonic())
 
     def summary(self) -> str:
-        return view.summary(view.snapshot(self.history), self.active_faults(), time.monotonic())
+        return view.summary(self.snapshot(), self.active_faults(), time.monotonic())
 
     # -- workload and process faults ------------------------------------------------------------------
     def _do_status(self, cmd: Command) -> list[str]:
@@ -264,7 +283,7 @@ class Session:
     def check_now(self) -> list[CheckResult]:
         """The SQL invariants and the ledger checkers on the state right now (kept for the report)."""
         down = [n for n, t in self.faults.open_faults() if t == "db" and n in ("db_kill", "db_pause")]
-        self.checks = run_checks(self.stack, self.history, db_down=down[0] if down else None)
+        self.checks = run_checks(self.stack, self.snapshot(), db_down=down[0] if down else None)
         return self.checks
 
     def _do_wait(self, cmd: Command) -> list[str]:
@@ -273,7 +292,7 @@ class Session:
         deadline = time.monotonic() + timeout
         while True:
             if state is not None:
-                snap = view.snapshot(self.history)
+                snap = self.snapshot()
                 if snap.all_done() if state == "done" else snap.item_states()[state] > 0:
                     return [f"waited: {'every item done' if state == 'done' else 'an item is ' + state}"]
             if time.monotonic() >= deadline:
@@ -289,7 +308,7 @@ class Session:
     def _item_id(self, seq: int) -> str:
         if not self.batches:
             raise CommandError("no batch yet: start batch N first (or aim at the n-th call: call N)")
-        item = view.snapshot(self.history).item_id(self.batches[-1], seq)
+        item = self.snapshot().item_id(self.batches[-1], seq)
         if item is None and self.client is not None:
             item = next((i.id for i in self.client.items(self.batches[-1]) if i.seq == seq), None)
         if item is None:

@@ -18,7 +18,6 @@ from typing import Any
 
 from harness.checkers.result import Validity
 from harness.history import History
-from harness.session import view
 from harness.session.engine import Session
 from harness.session.script import script_text
 
@@ -40,7 +39,7 @@ def session_record(session: Session, *, duration_s: float) -> dict[str, Any]:
     else:
         verdict, reason = "pass", ""
     faults = [f"{f.name} {f.target}" for f in session.history.faults() if f.phase == "start"]
-    states = view.snapshot(session.history).item_states()
+    states = session.snapshot().item_states()
     return {
         "id": SESSION_ID,
         "title": f"Ad-hoc chaos session ({len(session.typed)} commands, {len(faults)} faults)",
