@@ -23,6 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "harness.matrix.command",
         "prove every scenario can fail: audit each defect of the reference target",
     ),
+    "session": (
+        "harness.session.command",
+        "interactive chaos console against a live stack: inject and heal faults, watch states",
+    ),
     "images": ("harness.images.cli", "build the docker backend's container images (--offline: no registry)"),
 }
 

@@ -114,6 +114,13 @@ class Faults:
     def heal_provider(self) -> None:
         self._heal_one("provider_outage", "provider")
 
+    def provider_rule(self, name: str, **rule: Any) -> None:
+        """Script provider answers (``ProviderClient.add_rule`` keywords: hang, delay_ms, item_id, nth...)
+        as the fault ``name`` on ``provider``, removed on heal (an ad-hoc session's hangs and delays)."""
+        self.history.fault(name, "provider", "start", **rule)
+        rule_id = self.stack.provider.add_rule(**rule)
+        self._push(name, "provider", lambda: self.stack.provider.remove_rule(rule_id, missing_ok=True))
+
     # -- store faults ------------------------------------------------------------------------------
     def db_crash(self) -> None:
         """SIGKILL PostgreSQL (postmaster and backends); ``db_restart`` brings it back."""
@@ -123,6 +130,12 @@ class Faults:
 
     def db_restart(self) -> None:
         self._heal_one("db_kill", "db")
+
+    def db_pause(self) -> None:
+        """SIGSTOP PostgreSQL: queries hang, connections stay open; healed by SIGCONT."""
+        self.history.fault("db_pause", "db", "start")
+        self.stack.pause_db()
+        self._push("db_pause", "db", self.stack.resume_db)
 
     # -- healing -----------------------------------------------------------------------------------
     def heal_all(self) -> list[str]:
@@ -137,6 +150,14 @@ class Faults:
                 errors.append(f"heal {name} on {target}: {exc}")
         return errors
 
+    def open_faults(self) -> list[tuple[str, str]]:
+        """(fault name, target) of every fault not yet healed, oldest first (kills are not healable)."""
+        return [(name, target) for name, target, _ in self._heals]
+
+    def heal(self, name: str, target: str) -> bool:
+        """Heal the newest open fault ``name`` on ``target``; False when there is none."""
+        return self._heal_one(name, target)
+
     @contextlib.contextmanager
     def healing(self) -> Iterator[Faults]:
         try:
@@ -147,13 +168,14 @@ class Faults:
     def _push(self, name: str, target: str, heal: Callable[[], None]) -> None:
         self._heals.append((name, target, heal))
 
-    def _heal_one(self, name: str, target: str) -> None:
+    def _heal_one(self, name: str, target: str) -> bool:
         for i in range(len(self._heals) - 1, -1, -1):
             if self._heals[i][:2] == (name, target):
                 _, _, heal = self._heals.pop(i)
                 heal()
                 self.history.fault(name, target, "heal")
-                return
+                return True
+        return False
 
     def _allowed(self, service: str, fault: str) -> None:
         spec = self.stack.target.services.get(service)

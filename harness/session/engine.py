@@ -1,0 +1,335 @@
+"""What the session's commands do to the stack: faults, batches, checks, all recorded in one history.
+
+The console parses a line into a :class:`~harness.session.grammar.Command` and hands it here; this
+module knows no terminal. Each command that changes or inspects the stack is an op of the
+``console`` process in the history (so the report's timeline shows when it was typed), each fault
+goes through :class:`~harness.faults.injector.Faults` (so it is recorded and healable), and
+``close()`` heals whatever is still open. A provider fault ``for 10s`` heals itself on a timer;
+the console prints the note before its next output, so nothing is written over the prompt.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from harness.checkers.result import CheckResult, Validity
+from harness.faults.injector import Faults
+from harness.history import History
+from harness.sampler import StateSampler
+from harness.session import view
+from harness.session.checks import run_checks
+from harness.session.grammar import Command, CommandError, Names
+from harness.stack.base import Stack
+from harness.target.client import TargetClient
+
+#: commands that only look (no op in the history; ``report`` and ``save`` only write files)
+QUIET_VERBS = frozenset({"status", "help", "watch", "report", "save", "quit"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Typed:
+    """A command the session ran, with when it started and ended (monotonic): the script's material."""
+
+    line: str
+    started: float
+    ended: float
+
+
+class Session:
+    """One ad-hoc chaos session on a started stack."""
+
+    def __init__(self, stack: Stack, *, seed: int, sample: bool = True) -> None:
+        self.stack = stack
+        self.target = stack.target
+        self.seed = seed
+        self.history = History()
+        self.faults = Faults(stack, self.history)
+        self.names = Names(services=tuple(self.target.services), links=tuple(self.target.links))
+        self.lock = threading.RLock()  # commands and timed heals never interleave
+        self.batches: list[str] = []
+        self.checks: list[CheckResult] = []
+        self.typed: list[Typed] = []
+        self.notes: list[str] = []
+        self.killed: dict[str, float] = {}
+        self._timers: dict[tuple[str, str], tuple[threading.Timer, float]] = {}
+        self.client = (
+            TargetClient(self.target, stack.api_url, history=self.history, process="console")
+            if stack.api_url
+            else None
+        )
+        self.sampler: StateSampler | None = None
+        if sample:
+            queries = self.target.database.invariants
+            self.sampler = StateSampler(self.history, lambda: stack.db_dsn, queries=queries).start()
+
+    # -- running commands ---------------------------------------------------------------------------
+    def run(self, cmd: Command) -> list[str]:
+        """Run one command; returns the lines to show. Raises CommandError for a refused command."""
+        handler: Callable[[Command], list[str]] = getattr(self, f"_do_{cmd.verb}")
+        started = time.monotonic()
+        with self.lock:
+            op = None if cmd.verb in QUIET_VERBS else self.history.invoke("console", cmd.verb, cmd.line)
+            try:
+                out = handler(cmd)
+            except Exception as exc:
+                if op is not None:
+                    op.fail(f"{type(exc).__name__}: {exc}")
+                if isinstance(exc, CommandError):
+                    raise
+                raise CommandError(f"{cmd.verb} failed: {type(exc).__name__}: {exc}") from exc
+            if op is not None:
+                op.ok()
+        if cmd.verb not in ("save", "help", "quit"):
+            self.typed.append(Typed(line=cmd.line, started=started, ended=time.monotonic()))
+        return out
+
+    def take_notes(self) -> list[str]:
+        with self.lock:
+            notes, self.notes = self.notes, []
+        return notes
+
+    # -- the view -------------------------------------------------------------------------------------
+    def active_faults(self) -> list[view.ActiveFault]:
+        """Open faults with their age (from the history's start events), and services left killed."""
+        with self.lock:
+            starts = {(f.name, f.target): f.time for f in self.history.faults() if f.phase == "start"}
+            out = [
+                view.ActiveFault(
+                    name=n,
+                    target=t,
+                    since=starts.get((n, t), 0.0),
+                    heals_at=self._timers.get((n, t), (0, None))[1],
+                )
+                for n, t in self.faults.open_faults()
+            ]
+            out += [view.ActiveFault(name="kill", target=s, since=t) for s, t in self.killed.items()]
+        return sorted(out, key=lambda f: f.since)
+
+    def snapshot(self) -> view.Snapshot:
+        """The latest states: sampled from the database, or (no sampler, e.g. someone's staging
+        database without ``sample_items``) read through the target's API for this session's batches."""
+        if self.sampler is not None or self.client is None:
+            return view.snapshot(self.history)
+        snap = view.Snapshot()
+        for batch in self.batches:
+            try:
+                snap.batches[batch] = self.client.batch_state(batch)
+                items = self.client.items(batch)
+            except Exception:  # the API is down or partitioned: show what is known
+                snap.batches.setdefault(batch, "unreachable")
+                continue
+            for n, item in enumerate(items, 1):
+                seq = item.seq if item.seq is not None else n
+                snap.items.setdefault(batch, {})[seq] = item.state
+                snap.ids[item.id] = (batch, seq)
+        return snap
+
+    def view_lines(self) -> list[str]:
+        return view.render(self.snapshot(), self.active_faults(), time.monotonic())
+
+    def summary(self) -> str:
+        return view.summary(self.snapshot(), self.active_faults(), time.monotonic())
+
+    # -- workload and process faults ------------------------------------------------------------------
+    def _do_status(self, cmd: Command) -> list[str]:
+        return self.view_lines()
+
+    def _do_start(self, cmd: Command) -> list[str]:
+        if cmd.name == "batch":
+            if self.client is None:
+                raise CommandError("this stack has no api service to start a batch with")
+            answer = self.client.create_batch(int(cmd.count or 0))
+            if not answer.ok:
+                raise CommandError(f"the target refused the batch: HTTP {answer.status} {answer.body}")
+            batch = self.client.batch_id_of(answer)
+            self.batches.append(batch)
+            return [f"batch {len(self.batches)} started: {batch} ({cmd.count} items)"]
+        name = str(cmd.name)
+        down = ("db_kill", "db") in self.faults.open_faults() if self._is_db(name) else name in self.killed
+        if not down and (self._is_db(name) or self.stack.process(name).running):
+            raise CommandError(f"{name} is already running (restart {name} stops and starts it)")
+        return self._do_restart(cmd)
+
+    def _do_kill(self, cmd: Command) -> list[str]:
+        name = str(cmd.name)
+        if name in self.killed or (self._is_db(name) and ("db_kill", "db") in self.faults.open_faults()):
+            raise CommandError(f"{name} is already killed (heal {name} or restart {name} starts it)")
+        self.faults.heal(*self._pause_key(name))  # resumed first, so no pause outlives the kill
+        if self._is_db(name):
+            self.faults.db_crash()
+            return ["db killed (SIGKILL); heal db or restart db brings it back"]
+        self.faults.kill(name)
+        self.killed[name] = time.monotonic()
+        return [f"{name} killed (SIGKILL); heal {name} or restart {name} starts it again"]
+
+    def _do_pause(self, cmd: Command) -> list[str]:
+        name = str(cmd.name)
+        if self._pause_key(name) in self.faults.open_faults():
+            raise CommandError(f"{name} is already paused (resume {name} or heal {name})")
+        if self._is_db(name):
+            self.faults.db_pause()
+        else:
+            self.faults.pause(name)
+        return [f"{name} paused (SIGSTOP)"]
+
+    def _do_resume(self, cmd: Command) -> list[str]:
+        name = str(cmd.name)
+        if not self.faults.heal(*self._pause_key(name)):
+            raise CommandError(f"{name} is not paused")
+        return [f"{name} resumed"]
+
+    def _do_restart(self, cmd: Command) -> list[str]:
+        name = str(cmd.name)
+        if self._is_db(name):
+            if not self.faults.heal("db_kill", "db"):
+                self.faults.heal("db_pause", "db")
+                self.faults.db_crash()
+                self.faults.db_restart()
+            return ["db restarted (crash recovery)"]
+        self.faults.heal("pause", name)  # a paused process is resumed before it is stopped
+        self.faults.restart(name)
+        self.killed.pop(name, None)
+        return [f"{name} started and ready"]
+
+    # -- network and provider faults --------------------------------------------------------------------
+    def _do_partition(self, cmd: Command) -> list[str]:
+        link = str(cmd.name)
+        if ("partition", link) in self.faults.open_faults():
+            raise CommandError(f"{link} is already partitioned (heal {link} first)")
+        self.faults.partition(link)
+        return [f"{link} partitioned (both directions blackholed)"]
+
+    def _do_latency(self, cmd: Command) -> list[str]:
+        link = str(cmd.name)
+        if ("latency", link) in self.faults.open_faults():
+            raise CommandError(f"{link} already has latency (heal {link} first)")
+        ms, jitter = round((cmd.duration_s or 0) * 1000), round((cmd.jitter_s or 0) * 1000)
+        self.faults.latency(link, ms, jitter=jitter)
+        return [f"{link}: +{ms} ms latency" + (f" (jitter {jitter} ms)" if jitter else "")]
+
+    def _do_provider(self, cmd: Command) -> list[str]:
+        rule: dict[str, Any] = {}
+        if cmd.item is not None:
+            rule["item_id"] = self._item_id(cmd.item)
+        if cmd.call is not None:
+            rule["nth"] = cmd.call
+        scope = f" for item {cmd.item}" if cmd.item else f" for call {cmd.call}" if cmd.call else ""
+        if cmd.name == "hang":
+            name, what = "provider_hang", "hangs"
+            rule["hang"] = True
+        elif cmd.name == "delay":
+            name, what = "provider_delay", f"answers after {cmd.duration_s:g}s"
+            rule["delay_ms"] = round((cmd.duration_s or 0) * 1000)
+        else:
+            name, what = ("provider_error" if scope else "provider_outage"), f"answers {cmd.count}"
+            rule["status"] = cmd.count
+        if (name, "provider") in self.faults.open_faults():
+            raise CommandError(f"{name} is already active (heal provider first)")
+        self.faults.provider_rule(name, **rule)
+        if cmd.for_s:
+            self._heal_later(name, "provider", cmd.for_s)
+        until = f" for {cmd.for_s:g}s" if cmd.for_s else " until healed"
+        return [f"provider {what}{scope}{until}"]
+
+    def _do_heal(self, cmd: Command) -> list[str]:
+        target = str(cmd.name)
+        role = self.target.services[target].role if target in self.target.services else None
+        target = {"db": "db", "provider": "provider"}.get(str(role), target)  # where Faults records them
+        healed = [f"{n} {t}" for n, t in self.faults.open_faults() if target in ("all", t)]
+        for key in [k for k in self._timers if target in ("all", k[1])]:
+            self._timers.pop(key)[0].cancel()
+        if target == "all":
+            errors = self.faults.heal_all()
+            if errors:
+                raise CommandError("; ".join(errors))
+        else:
+            for name, t in reversed(self.faults.open_faults()):
+                if t == target:
+                    self.faults.heal(name, t)
+        for service in [s for s in list(self.killed) if target in ("all", s)]:
+            self.faults.restart(service)
+            self.killed.pop(service)
+            healed.append(f"kill {service} (restarted)")
+        return [f"healed: {', '.join(healed)}" if healed else f"nothing to heal on {target}"]
+
+    def _heal_later(self, name: str, target: str, delay: float) -> None:
+        def heal() -> None:
+            with self.lock:
+                if self._timers.pop((name, target), None) is None:
+                    return  # healed by hand meanwhile
+                try:
+                    self.faults.heal(name, target)
+                    self.notes.append(f"{name} on {target} healed after {delay:g}s")
+                except Exception as exc:
+                    self.notes.append(f"{name} on {target}: timed heal failed: {exc}")
+
+        timer = threading.Timer(delay, heal)
+        timer.daemon = True
+        self._timers[(name, target)] = (timer, time.monotonic() + delay)
+        timer.start()
+
+    # -- checks and waits -----------------------------------------------------------------------------
+    def _do_check(self, cmd: Command) -> list[str]:
+        results = self.check_now()
+        failed = sum(r.valid is Validity.FALSE for r in results)
+        unknown = sum(r.valid is Validity.UNKNOWN for r in results)
+        head = f"check: {len(results) - failed - unknown} ok, {failed} violated, {unknown} unknown"
+        return [head, *(f"  {r.summary()}" for r in results)]
+
+    def check_now(self) -> list[CheckResult]:
+        """The SQL invariants and the ledger checkers on the state right now (kept for the report)."""
+        down = [n for n, t in self.faults.open_faults() if t == "db" and n in ("db_kill", "db_pause")]
+        self.checks = run_checks(self.stack, self.snapshot(), db_down=down[0] if down else None)
+        return self.checks
+
+    def _do_wait(self, cmd: Command) -> list[str]:
+        """``wait 2s`` (a script's pause) or ``wait STATE``: poll the sampled states until true."""
+        timeout, state = float(cmd.duration_s or 0), cmd.name
+        deadline = time.monotonic() + timeout
+        while True:
+            if state is not None:
+                snap = self.snapshot()
+                if snap.all_done() if state == "done" else snap.item_states()[state] > 0:
+                    return [f"waited: {'every item done' if state == 'done' else 'an item is ' + state}"]
+            if time.monotonic() >= deadline:
+                if state is None:
+                    return []
+                raise CommandError(f"timed out after {timeout:g}s waiting for {state} ({self.summary()})")
+            self.lock.release()  # let a timed heal run while this command waits
+            try:
+                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            finally:
+                self.lock.acquire()
+
+    def _item_id(self, seq: int) -> str:
+        if not self.batches:
+            raise CommandError("no batch yet: start batch N first (or aim at the n-th call: call N)")
+        item = self.snapshot().item_id(self.batches[-1], seq)
+        if item is None and self.client is not None:
+            item = next((i.id for i in self.client.items(self.batches[-1]) if i.seq == seq), None)
+        if item is None:
+            raise CommandError(f"the newest batch has no item {seq}")
+        return item
+
+    def _pause_key(self, name: str) -> tuple[str, str]:
+        """How Faults records a pause of ``name``."""
+        return ("db_pause", "db") if self._is_db(name) else ("pause", name)
+
+    def _is_db(self, name: str) -> bool:
+        return self.target.services[name].role == "db"
+
+    # -- the end ---------------------------------------------------------------------------------------
+    def close(self) -> list[str]:
+        """Heal every open fault (timers first), stop sampling; returns errors instead of raising."""
+        with self.lock:
+            for timer, _ in self._timers.values():
+                timer.cancel()
+            self._timers.clear()
+            errors = self.faults.heal_all()
+        if self.sampler is not None:
+            self.sampler.stop()  # after healing: a paused database would hold its last query
+        return errors

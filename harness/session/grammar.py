@@ -1,0 +1,293 @@
+"""The session's command language: one line in, one validated :class:`Command` out (or a clear error).
+
+The parser knows the target's service and link names, so a typo is refused before anything is
+injected, with the names that would have worked (``unknown service 'worker-9' (services: api,
+db, worker-1, worker-2)``). The same names feed readline's completion. Durations are ``200ms``,
+``1.5s``, ``2m`` (a bare number means seconds). A script file is these lines, one per line, with
+``#`` comments.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.errors import HarnessError
+
+#: canonical item states a ``wait`` can wait for (plus ``done``: every item of the session finished)
+WAIT_STATES = ("queued", "processing", "completed", "failed", "retrying", "timeout", "dead", "done")
+
+#: verb -> (usage, what it does); the order is the order of ``help``
+HELP: dict[str, tuple[str, str]] = {
+    "status": ("status", "batches and items by state, the per-item strip, active faults with their age"),
+    "start": ("start batch N | start SERVICE", "create a batch of N items, or start a stopped service"),
+    "kill": ("kill SERVICE", "SIGKILL a service (db: crash PostgreSQL); heal or restart brings it back"),
+    "pause": ("pause SERVICE", "SIGSTOP a service (db: PostgreSQL); heal resumes it"),
+    "resume": ("resume SERVICE", "SIGCONT a paused service"),
+    "restart": ("restart SERVICE", "stop and start a service (db: crash and restart PostgreSQL)"),
+    "partition": ("partition LINK", "blackhole a link both ways (connections hang)"),
+    "latency": ("latency LINK DURATION [jitter DURATION]", "add latency to a link (e.g. 200ms)"),
+    "provider": (
+        "provider STATUS|hang|delay DURATION [item N|call N] [for DURATION]",
+        "provider answers STATUS (e.g. 500), hangs, or is slow; for item N of the last batch or the "
+        "N-th call; healed after DURATION or by heal",
+    ),
+    "heal": ("heal [all|NAME]", "heal every fault, or those on one service, link, provider or db"),
+    "check": ("check", "run the SQL invariants and the ledger checkers now"),
+    "report": ("report", "write audit.json / audit.html (the session's timeline) into the report dir"),
+    "watch": ("watch [DURATION]", "refresh the status view (default 10s; Enter stops it)"),
+    "wait": (
+        "wait DURATION | wait STATE|done [TIMEOUT]",
+        "pause a script, or wait until an item is in STATE (done: every item finished); default 30s. "
+        "States are sampled every 50 ms: a shorter one can be missed (slow the provider: provider delay)",
+    ),
+    "save": ("save FILE", "write this session's commands (with their pauses) as a replayable script"),
+    "help": ("help [COMMAND]", "this list, or one command's usage"),
+    "quit": ("quit", "heal every fault, write the report, stop the stack (also: exit, EOF, Ctrl-C)"),
+}
+ALIASES = {"exit": "quit", "?": "help"}
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
+
+
+class CommandError(HarnessError):
+    """A line the session cannot run; the message says why and what would work."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Names:
+    """What the parser checks names against: the target file's services and links."""
+
+    services: tuple[str, ...]
+    links: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    """One parsed line; only the fields its verb uses are set."""
+
+    verb: str
+    line: str
+    name: str | None = None  #: service, link, heal target, wait state, file or help topic
+    count: int | None = None  #: batch size, provider status, item seq or call number
+    item: int | None = None  #: provider rule: the item's seq in the newest batch
+    call: int | None = None  #: provider rule: the n-th work call
+    duration_s: float | None = None  #: latency, delay, watch / wait time
+    jitter_s: float | None = None
+    for_s: float | None = None  #: auto-heal after this long
+
+
+def parse_duration(text: str) -> float:
+    """``200ms`` -> 0.2, ``10s`` -> 10.0, ``2m`` -> 120.0, ``3`` -> 3.0 (seconds)."""
+    match = _DURATION.match(text.strip().lower())
+    if not match:
+        raise CommandError(f"bad duration {text!r} (expected e.g. 200ms, 10s, 2m)")
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    return value / 1000 if unit == "ms" else value * 60 if unit == "m" else value
+
+
+def parse(line: str, names: Names) -> Command | None:
+    """Parse one line; None for a blank line or a comment. Raises :class:`CommandError`."""
+    text = line.split("#", 1)[0].strip()
+    if not text:
+        return None
+    words = text.split()
+    verb = ALIASES.get(words[0].lower(), words[0].lower())
+    args = words[1:]
+    if verb not in HELP:
+        raise CommandError(f"unknown command {words[0]!r} (commands: {', '.join(HELP)}; try help)")
+    parser = _PARSERS.get(verb, _no_args)
+    return parser(verb, args, text, names)
+
+
+def usage(verb: str) -> str:
+    return f"usage: {HELP[verb][0]}"
+
+
+def help_text(topic: str | None = None) -> str:
+    """``help``: every command with what it does; ``help kill``: one."""
+    if topic:
+        verb = ALIASES.get(topic, topic)
+        if verb not in HELP:
+            raise CommandError(f"unknown command {topic!r} (commands: {', '.join(HELP)})")
+        return f"{HELP[verb][0]}\n  {HELP[verb][1]}"
+    lines = [f"  {u}\n      {d}" for u, d in HELP.values()]
+    return "commands:\n" + "\n".join(lines) + "\ndurations: 200ms, 10s, 2m; # starts a comment; Tab completes"
+
+
+# -- per-verb parsers ---------------------------------------------------------------------------
+def _no_args(verb: str, args: list[str], line: str, names: Names) -> Command:
+    if args:
+        raise CommandError(f"{verb} takes no arguments; {usage(verb)}")
+    return Command(verb=verb, line=line)
+
+
+def _service(verb: str, args: list[str], line: str, names: Names) -> Command:
+    if len(args) != 1:
+        raise CommandError(usage(verb))
+    return Command(verb=verb, line=line, name=_known(args[0], names.services, "service"))
+
+
+def _link(verb: str, args: list[str], line: str, names: Names) -> Command:
+    if len(args) != 1:
+        raise CommandError(usage(verb))
+    return Command(verb=verb, line=line, name=_known(args[0], names.links, "link"))
+
+
+def _start(verb: str, args: list[str], line: str, names: Names) -> Command:
+    if len(args) == 2 and args[0] == "batch":
+        return Command(verb="start", line=line, name="batch", count=_int(args[1], "batch size", minimum=1))
+    if len(args) == 1 and args[0] != "batch":
+        return Command(verb="start", line=line, name=_known(args[0], names.services, "service"))
+    raise CommandError(usage(verb))
+
+
+def _latency(verb: str, args: list[str], line: str, names: Names) -> Command:
+    if len(args) not in (2, 4) or (len(args) == 4 and args[2] != "jitter"):
+        raise CommandError(usage(verb))
+    link = _known(args[0], names.links, "link")
+    jitter = parse_duration(args[3]) if len(args) == 4 else None
+    return Command(verb=verb, line=line, name=link, duration_s=parse_duration(args[1]), jitter_s=jitter)
+
+
+def _provider(verb: str, args: list[str], line: str, names: Names) -> Command:
+    if not args:
+        raise CommandError(usage(verb))
+    kind, rest = args[0].lower(), args[1:]
+    status: int | None = None
+    delay: float | None = None
+    if kind == "delay":
+        if not rest:
+            raise CommandError("provider delay needs a duration, e.g. provider delay 2s")
+        delay, rest = parse_duration(rest[0]), rest[1:]
+    elif kind != "hang":
+        status = _int(kind, "provider status (or hang / delay)", minimum=100)
+        if status > 599:
+            raise CommandError(f"provider status {status}: expected an HTTP status 100-599")
+        kind = "status"
+    item = call = None
+    for_s = None
+    while rest:
+        if len(rest) < 2:
+            raise CommandError(usage(verb))
+        word, value, rest = rest[0].lower(), rest[1], rest[2:]
+        if word == "item":
+            item = _int(value, "item number", minimum=1)
+        elif word == "call":
+            call = _int(value, "call number", minimum=1)
+        elif word == "for":
+            for_s = parse_duration(value)
+        else:
+            raise CommandError(f"provider: unexpected {word!r}; {usage(verb)}")
+    if item is not None and call is not None:
+        raise CommandError("provider: give item N or call N, not both")
+    return Command(
+        verb=verb, line=line, name=kind, count=status, item=item, call=call, duration_s=delay, for_s=for_s
+    )
+
+
+def _heal(verb: str, args: list[str], line: str, names: Names) -> Command:
+    if len(args) > 1:
+        raise CommandError(usage(verb))
+    name = args[0] if args else "all"
+    if name != "all":
+        _known(name, (*names.services, *names.links, "provider", "db"), "service or link")
+    return Command(verb=verb, line=line, name=name)
+
+
+def _timed(verb: str, args: list[str], line: str, names: Names) -> Command:
+    if verb == "watch":
+        if len(args) > 1:
+            raise CommandError(usage(verb))
+        return Command(verb=verb, line=line, duration_s=parse_duration(args[0]) if args else 10.0)
+    if len(args) not in (1, 2):
+        raise CommandError(usage(verb))
+    if args[0].lower() in WAIT_STATES:
+        timeout = parse_duration(args[1]) if len(args) == 2 else 30.0
+        return Command(verb=verb, line=line, name=args[0].lower(), duration_s=timeout)
+    if len(args) == 2:
+        raise CommandError(f"wait: unknown state {args[0]!r} (states: {', '.join(WAIT_STATES)})")
+    return Command(verb=verb, line=line, duration_s=parse_duration(args[0]))
+
+
+def _file(verb: str, args: list[str], line: str, names: Names) -> Command:
+    if len(args) != 1:
+        raise CommandError(usage(verb))
+    return Command(verb=verb, line=line, name=args[0])
+
+
+def _help(verb: str, args: list[str], line: str, names: Names) -> Command:
+    if len(args) > 1:
+        raise CommandError(usage(verb))
+    if args:
+        help_text(args[0])  # validates the topic
+    return Command(verb=verb, line=line, name=args[0] if args else None)
+
+
+def _known(name: str, choices: Sequence[str], what: str) -> str:
+    if name not in choices:
+        plural = "services" if what == "service" else "links" if what == "link" else "names"
+        raise CommandError(f"unknown {what} {name!r} ({plural}: {', '.join(sorted(choices)) or 'none'})")
+    return name
+
+
+def _int(text: str, what: str, *, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise CommandError(f"bad {what} {text!r} (expected a whole number)") from None
+    if value < minimum:
+        raise CommandError(f"bad {what} {value} (expected at least {minimum})")
+    return value
+
+
+_PARSERS = {
+    "kill": _service,
+    "pause": _service,
+    "resume": _service,
+    "restart": _service,
+    "partition": _link,
+    "start": _start,
+    "latency": _latency,
+    "provider": _provider,
+    "heal": _heal,
+    "watch": _timed,
+    "wait": _timed,
+    "save": _file,
+    "help": _help,
+}
+
+
+# -- completion ---------------------------------------------------------------------------------
+def completions(before_cursor: str, names: Names) -> list[str]:
+    """Words that may follow ``before_cursor`` (a partial line), for readline's completer."""
+    words = before_cursor.split()
+    if before_cursor.endswith(" ") or not words:
+        words.append("")
+    prefix, done = words[-1], words[:-1]
+    if not done:
+        options: Sequence[str] = [*HELP, *ALIASES]
+    else:
+        options = _next_words(done[0].lower(), done[1:], names)
+    return [o for o in options if o.startswith(prefix)]
+
+
+def _next_words(verb: str, done: list[str], names: Names) -> Sequence[str]:
+    if verb in ("kill", "pause", "resume", "restart") and not done:
+        return names.services
+    if verb in ("partition", "latency") and not done:
+        return names.links
+    if verb == "start" and not done:
+        return ["batch", *names.services]
+    if verb == "heal" and not done:
+        return ["all", *names.services, *names.links, "provider"]
+    if verb == "provider":
+        return ["500", "503", "429", "hang", "delay"] if not done else ["item", "call", "for"]
+    if verb == "latency" and len(done) == 2:
+        return ["jitter"]
+    if verb == "wait" and not done:
+        return WAIT_STATES
+    if verb == "help" and not done:
+        return list(HELP)
+    return []
