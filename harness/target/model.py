@@ -208,6 +208,7 @@ class Target(Model):
     timing: Timing = Field(default_factory=Timing)
     defects: Defects | None = None
     workflows: list[Workflow] = Field(default_factory=list)
+    workflow: WorkflowContract | None = None  # multi-step workflows (harness/target/workflow_model.py)
 
     @model_validator(mode="after")
     def _links_name_services(self) -> Target:
@@ -228,3 +229,4 @@ class Target(Model):
             if link.source == source and link.to == to:
                 return name
         return None
+from harness.target.workflow_model import WorkflowContract  # noqa: E402 (imports Model, HttpCall above)
