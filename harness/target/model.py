@@ -229,4 +229,6 @@ class Target(Model):
             if link.source == source and link.to == to:
                 return name
         return None
+
+
 from harness.target.workflow_model import WorkflowContract  # noqa: E402 (imports Model, HttpCall above)
