@@ -54,14 +54,13 @@ def test_wr_004_server_restart_recovers_incomplete_workflows(audit: ScenarioRun)
         crash_server(audit)
         crashed_at = time.monotonic()
     restart_server(audit)
-    restarted_at = time.monotonic()
 
     # Then the workflow is resumed without a human and completes (well before any lease expiry).
     done = poll_until(
         lambda: (v := wfc.get(wid, who="admin")).state == "completed" and v, timeout=RESUME_BOUND_S
     )
-    took = round(time.monotonic() - restarted_at, 2) if done else None
-    audit.evidence("completed_after_restart_s", took, expected=f"< {RESUME_BOUND_S}")
+    took = round(time.monotonic() - crashed_at, 2) if done else None
+    audit.evidence("completed_after_crash_s", took, expected=f"< {RESUME_BOUND_S} after the restart")
     final = done or wfc.get(wid, who="admin")
     audit.expect(
         "recovered_automatically", bool(done), detail={"state": final.state, "bound_s": RESUME_BOUND_S}
