@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.faults.provider.client import Barrier
 from harness.scenario import ScenarioRun
+from harness.target.client import CapabilityMissing
 from harness.target.workflow_client import WorkflowClient, WorkflowView
 from harness.target.workflow_model import WorkflowContract
 from harness.workload import work_calls
@@ -29,8 +30,10 @@ def workflows(audit: ScenarioRun) -> WorkflowClient:
 
 
 def contract(audit: ScenarioRun) -> WorkflowContract:
+    """The target's workflow contract; ``CapabilityMissing`` (unknown) before anything is started."""
     wf = audit.stack.target.workflow
-    assert wf is not None, "workflows(audit) first: it reports a target without a workflow section"
+    if wf is None:
+        raise CapabilityMissing("workflow")
     return wf
 
 

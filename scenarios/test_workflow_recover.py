@@ -74,8 +74,9 @@ def recovered_from_checkpoint(
 )
 def test_wr_003_recover_from_checkpoint_owner_or_admin(audit: ScenarioRun) -> None:
     # Given two failed workflows (their provider step rejected), A for the owner, B for the admin.
+    c = contract(audit)  # a target without workflows: unknown, nothing started
     audit.stack.start(services=["api", "worker-1"])
-    wfc, c = workflows(audit), contract(audit)
+    wfc = workflows(audit)
     if c.auth.other_user is None or c.auth.admin is None:
         audit.unknown("target has no workflow.auth.other_user / workflow.auth.admin")
     a, rules_a = start_scripted(audit, wfc, {c.steps.call: [{"status": 422}]}, timeout=bound(audit))
@@ -128,8 +129,9 @@ def test_wr_003_recover_from_checkpoint_owner_or_admin(audit: ScenarioRun) -> No
 )
 def test_wr_006_inactive_run_detected_and_resumed(audit: ScenarioRun) -> None:
     # Given a workflow inside its provider step (the call held), and its only worker SIGKILLed.
+    c = contract(audit)  # a target without workflows: unknown, nothing started
     audit.stack.start(services=["api", "worker-1"])
-    wfc, c = workflows(audit), contract(audit)
+    wfc = workflows(audit)
     with call_step_held(audit, wfc, timeout=bound(audit)) as (wid, _held):
         before = wfc.get(wid)
         audit.faults.kill("worker-1")
@@ -171,8 +173,9 @@ def test_wr_006_inactive_run_detected_and_resumed(audit: ScenarioRun) -> None:
 )
 def test_wr_008_attention_list_with_failure_reasons(audit: ScenarioRun) -> None:
     # Given three workflows: A's provider step rejected, B's optional step rejected, C healthy.
+    c = contract(audit)  # a target without workflows: unknown, nothing started
     audit.stack.start(services=["api", "worker-1"])
-    wfc, c = workflows(audit), contract(audit)
+    wfc = workflows(audit)
     failing = {"A": c.steps.call, "B": c.steps.optional or c.steps.call}
     ids = {
         k: start_scripted(audit, wfc, {step: [{"status": 422}]}, timeout=bound(audit))[0]

@@ -47,8 +47,9 @@ def restart_server(audit: ScenarioRun) -> None:
 )
 def test_wr_004_server_restart_recovers_incomplete_workflows(audit: ScenarioRun) -> None:
     # Given a workflow inside its provider step (the call held).
+    c = contract(audit)  # a target without workflows: unknown, nothing started
     audit.stack.start(services=["api", "worker-1"], timing={"lease_s": LONG_LEASE_S})
-    wfc, c = workflows(audit), contract(audit)
+    wfc = workflows(audit)
     with call_step_held(audit, wfc, timeout=bound(audit)) as (wid, _held):
         # When the server crashes (worker and API SIGKILLed) and comes back.
         crash_server(audit)
@@ -85,8 +86,9 @@ def test_wr_004_server_restart_recovers_incomplete_workflows(audit: ScenarioRun)
 def test_wr_005_recovery_attempts_bounded(audit: ScenarioRun) -> None:
     # Given a workflow whose provider step brings the server down every time it runs: the harness
     # crashes the server while each of the step's calls is held.
+    c = contract(audit)  # a target without workflows: unknown, nothing started
     audit.stack.start(services=["api", "worker-1"], timing={"lease_s": LONG_LEASE_S})
-    wfc, c = workflows(audit), contract(audit)
+    wfc = workflows(audit)
     limit = c.timing.max_recoveries
     with call_step_held(audit, wfc, timeout=bound(audit)) as (wid, _held):
         crash_server(audit)
@@ -146,8 +148,9 @@ def test_wr_005_recovery_attempts_bounded(audit: ScenarioRun) -> None:
 )
 def test_wr_007_paused_worker_reassigned_and_cannot_commit(audit: ScenarioRun) -> None:
     # Given worker-1 inside the provider step (the call held; its timeout far above the pause).
+    c = contract(audit)  # a target without workflows: unknown, nothing started
     audit.stack.start(services=["api", "worker-1"], timing={"provider_timeout_s": 30.0})
-    wfc, c = workflows(audit), contract(audit)
+    wfc = workflows(audit)
     call = c.steps.call
     grace = c.timing.grace_s or float(audit.stack.timing["lease_s"])
     with call_step_held(audit, wfc, timeout=bound(audit)) as (wid, held):

@@ -27,8 +27,9 @@ TASK = "11. Workflow recovery"
 )
 def test_wr_001_transient_step_failures_are_retried(audit: ScenarioRun) -> None:
     # Given a workflow whose provider step answers 503 to its first attempts and succeeds on the last.
+    c = contract(audit)  # a target without workflows: unknown, nothing started
     audit.stack.start(services=["api", "worker-1"])
-    wfc, c = workflows(audit), contract(audit)
+    wfc = workflows(audit)
     attempts, call, first = c.timing.step_attempts, c.steps.call, c.steps.first
     failing = [{"attempt": a, "status": 503} for a in range(1, attempts)]
     wid, _ = start_scripted(audit, wfc, {call: failing}, timeout=bound(audit))
@@ -76,8 +77,9 @@ def test_wr_001_transient_step_failures_are_retried(audit: ScenarioRun) -> None:
 )
 def test_wr_002_exhausted_retries_fail_notify_and_allow_retry_or_skip(audit: ScenarioRun) -> None:
     # Given two workflows: A's provider step fails every attempt (503), B's optional step is rejected.
+    c = contract(audit)  # a target without workflows: unknown, nothing started
     audit.stack.start(services=["api", "worker-1"])
-    wfc, c = workflows(audit), contract(audit)
+    wfc = workflows(audit)
     attempts, call, first, optional = c.timing.step_attempts, c.steps.call, c.steps.first, c.steps.optional
     if optional is None:
         audit.unknown("target has no workflow.steps.optional")
