@@ -62,6 +62,7 @@ def recovered_from_checkpoint(
         detail={"first_step_calls": first_again, "call_step_calls": call_again},
     )
     ok, detail = context_rebuilt(audit, final)
+    audit.evidence(f"{name}.context", detail["call_step_saw"], expected=detail["first_step_stored"])
     audit.expect(f"{name}.context_rebuilt_from_stored_results", ok, detail=detail)
     return final
 

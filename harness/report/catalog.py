@@ -121,7 +121,10 @@ ENTRIES: tuple[CatalogEntry, ...] = (
        "completed_with_failed_items"),
     _e("TEST-RR-O01", _O, "Failure diagnosis from logs", "Diagnosis", "MEDIUM", "generic_errors"),
     _e("TEST-RR-O02", _O, "End-to-end trace completeness", "Trace completeness", "HIGH", "no_correlation_id"),
-    # seeds 002-004 carry no test ids: TEST-WR-NNN (Workflow Recovery) in the order of issue 13's list
+    # Seeds 002-004 carry no test ids: TEST-WR-NNN ("Workflow Recovery", the CATALOG.md section), in the
+    # order of the promises in the seeds, like seed 000's TEST-RR-NNN. Nor severities: CRITICAL where a
+    # failure breaks safety as seeds 000/001 rank it (authorization of recover; a double commit, like
+    # TEST-RR-006), MEDIUM for the operator view (like TEST-RR-O01), HIGH for recovery behaviour.
     _e("TEST-WR-001", _W, "Transient step failure retried automatically, each retry logged",
        "Step retry", "HIGH", "no_step_retry"),
     _e("TEST-WR-002", _W, "Exhausted retries: Failed, user notified, manual retry or skip",
@@ -135,7 +138,8 @@ ENTRIES: tuple[CatalogEntry, ...] = (
        "loop",
        "Recovery loop bound", "HIGH", "recovery_loop"),
     _e("TEST-WR-006", _W, "Interrupted run detected by inactivity, resumed from stored step results",
-       "Interrupted-run resume", "HIGH", "no_inactivity_detection", "restart_from_first_step"),
+       "Interrupted-run resume", "HIGH", "no_inactivity_detection", "restart_from_first_step",
+       "context_from_memory"),
     _e("TEST-WR-007", _W, "Paused (SIGSTOP) worker: step reassigned after the grace period, no second "
        "commit on wake",
        "Paused worker", "CRITICAL", "late_commit_accepted"),
