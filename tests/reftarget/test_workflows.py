@@ -166,3 +166,53 @@ def test_startup_recovery_is_bounded(settings: Settings, db: str, defect: str | 
     assert final == ({"status": "running", "needs_attention": False} if defect
                      else {"status": "failed", "needs_attention": True})  # fmt: skip
     conn_db.close()
+
+
+@pytest.mark.parametrize("defect", [None, "late_commit_accepted"])
+def test_a_reassigned_step_refuses_the_old_holders_commit(
+    settings: Settings, db: str, provider: ProviderControl, logs: LogBuffer, defect: str | None
+) -> None:
+    from reftarget.worker.provider_client import ProviderClient
+    from reftarget.workflow.runner import WorkflowRunner
+
+    defects.activate([defect] if defect else [])
+    conn_db = Database(db, actor="test")
+    wf = conn_db.run(
+        lambda c: store.create(c, owner="alice", payload=None, correlation_id="c1", max_attempts=3)
+    )
+    runners = {}
+    for wid in ("w1", "w2"):
+        s = replace(settings, worker_id=wid)
+        runners[wid] = WorkflowRunner(
+            s, Database(db, actor=wid), ProviderClient(s.provider_url, timeout_s=1.0)
+        )
+    old = runners["w1"].db.run(runners["w1"]._claim)  # w1 holds fetch ...
+    assert old is not None
+    conn_db.run(
+        lambda c: c.execute(
+            "UPDATE workflow_steps SET lease_expires_at = now() - interval '1 s' "
+            "WHERE workflow_id = %s AND idx = 1",
+            (wf,),
+        )
+    )  # ... and goes silent
+    new = runners["w2"].db.run(runners["w2"]._claim)
+    assert new is not None and new.fencing_token == old.fencing_token + 1
+    runners["w2"].db.run(lambda c: runners["w2"]._commit(c, new, {"document": "by w2"}))
+    runners["w1"].db.run(lambda c: runners["w1"]._commit(c, old, {"document": "by w1"}))  # it wakes up
+    events = rows(db, "SELECT kind, worker_id FROM workflow_events WHERE workflow_id = %s AND step = 'fetch' "
+                      "AND kind IN ('reassigned', 'committed', 'commit_rejected') ORDER BY id", (wf,))  # fmt: skip
+    result = rows(db, "SELECT result FROM workflow_steps WHERE workflow_id = %s AND idx = 1", (wf,))[0][
+        "result"
+    ]
+    if defect:
+        assert [e["kind"] for e in events] == ["reassigned", "committed", "committed"]
+        assert result == {"document": "by w1"}
+    else:
+        assert [(e["kind"], e["worker_id"]) for e in events] == [
+            ("reassigned", "w2"), ("committed", "w2"), ("commit_rejected", "w1")]  # fmt: skip
+        assert result == {"document": "by w2"}
+        assert logs.events("step.lost_ownership", workflow_id=wf)
+    for r in runners.values():
+        r.db.close()
+        r.provider.close()
+    conn_db.close()
