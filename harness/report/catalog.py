@@ -34,8 +34,11 @@ class Severity(StrEnum):
 
 RECOVERY_AUDIT = "Recovery & Resume Audit"
 RELIABILITY_AUDIT = "Reliability & Resilience Audit"
+#: CATALOG.md's "second wave": the recovery promises of the workflow designs in seeds 002-004
+WORKFLOW_AUDIT = "Workflow Recovery Audit"
 
-#: the tasks in the order of the seeds' templates (seed 000's audit first, then seed 001's tasks 3-10)
+#: the tasks in the order of the seeds' templates (seed 000's audit first, then seed 001's tasks 3-10),
+#: then the workflow recovery promises of seeds 002-004 as task 11
 TASKS: tuple[str, ...] = (
     "Recovery & Resume",
     "3. Timeouts",
@@ -46,6 +49,7 @@ TASKS: tuple[str, ...] = (
     "8. Queue resilience",
     "9. State accuracy",
     "10. Observability",
+    "11. Workflow recovery",
 )
 
 
@@ -63,13 +67,13 @@ class CatalogEntry:
 
 
 def _e(id_: str, task: str, title: str, short: str, severity: str, *defects: str) -> CatalogEntry:
-    audit = RECOVERY_AUDIT if task == TASKS[0] else RELIABILITY_AUDIT
+    audit = {TASKS[0]: RECOVERY_AUDIT, TASKS[-1]: WORKFLOW_AUDIT}.get(task, RELIABILITY_AUDIT)
     return CatalogEntry(
         id=id_, audit=audit, task=task, title=title, short=short, severity=Severity(severity), defects=defects
     )
 
 
-_R, _T, _P, _Y, _U, _L, _Q, _S, _O = TASKS
+_R, _T, _P, _Y, _U, _L, _Q, _S, _O, _W = TASKS
 ENTRIES: tuple[CatalogEntry, ...] = (
     _e("TEST-RR-001", _R, "Refresh midway through workflow",
        "Refresh mid-workflow", "HIGH", "cancel_on_disconnect"),
@@ -117,6 +121,30 @@ ENTRIES: tuple[CatalogEntry, ...] = (
        "completed_with_failed_items"),
     _e("TEST-RR-O01", _O, "Failure diagnosis from logs", "Diagnosis", "MEDIUM", "generic_errors"),
     _e("TEST-RR-O02", _O, "End-to-end trace completeness", "Trace completeness", "HIGH", "no_correlation_id"),
+    # Seeds 002-004 carry no test ids: TEST-WR-NNN ("Workflow Recovery", the CATALOG.md section), in the
+    # order of the promises in the seeds, like seed 000's TEST-RR-NNN. Nor severities: CRITICAL where a
+    # failure breaks safety as seeds 000/001 rank it (authorization of recover; a double commit, like
+    # TEST-RR-006), MEDIUM for the operator view (like TEST-RR-O01), HIGH for recovery behaviour.
+    _e("TEST-WR-001", _W, "Transient step failure retried automatically, each retry logged",
+       "Step retry", "HIGH", "no_step_retry"),
+    _e("TEST-WR-002", _W, "Exhausted retries: Failed, user notified, manual retry or skip",
+       "Failed + notification", "HIGH", "silent_failure"),
+    _e("TEST-WR-003", _W, "POST recover resumes from the last checkpoint, owner or admin only",
+       "Recover endpoint", "CRITICAL", "recover_without_owner_check", "restart_from_first_step"),
+    _e("TEST-WR-004", _W, "Server restart mid-workflow: incomplete workflow detected, recovered, "
+       "user notified",
+       "Start-up recovery", "HIGH", "no_startup_recovery"),
+    _e("TEST-WR-005", _W, "Recovery attempts are bounded: a workflow that crashes the server does not "
+       "loop",
+       "Recovery loop bound", "HIGH", "recovery_loop"),
+    _e("TEST-WR-006", _W, "Interrupted run detected by inactivity, resumed from stored step results",
+       "Interrupted-run resume", "HIGH", "no_inactivity_detection", "restart_from_first_step",
+       "context_from_memory"),
+    _e("TEST-WR-007", _W, "Paused (SIGSTOP) worker: step reassigned after the grace period, no second "
+       "commit on wake",
+       "Paused worker", "CRITICAL", "late_commit_accepted"),
+    _e("TEST-WR-008", _W, "Admin list of workflows needing attention, each with its failure reason",
+       "Attention list", "MEDIUM", "attention_without_reason"),
 )  # fmt: skip
 
 BY_ID: dict[str, CatalogEntry] = {e.id: e for e in ENTRIES}

@@ -86,7 +86,8 @@ def _workflows(report: AuditReport) -> list[str]:
 
 def _results(report: AuditReport) -> list[str]:
     out: list[str] = []
-    for audit in (catalog.RECOVERY_AUDIT, catalog.RELIABILITY_AUDIT, "Other scenarios"):
+    audits = (catalog.RECOVERY_AUDIT, catalog.RELIABILITY_AUDIT, catalog.WORKFLOW_AUDIT, "Other scenarios")
+    for audit in audits:
         rows = [
             s
             for s in report.scenarios

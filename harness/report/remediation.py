@@ -197,6 +197,64 @@ REMEDIATIONS: dict[str, Remediation] = {
         it to the workers and to the provider in a header, and log it on every step (received, enqueued,
         claimed, provider call with status and duration, stored, completed) with per-step durations.""",
     ),
+    "TEST-WR-001": _r(
+        "S",
+        """Classify step failures (timeout, connection error, 5xx, 429 are transient; 4xx and malformed
+        answers are not) and retry transient ones automatically up to 3 attempts with exponential
+        backoff, keeping the step's state 'retrying' in the database between attempts (not a sleep in
+        memory), reusing the step's idempotency key, and logging each retry with the workflow's
+        correlation id, the attempt number and the error.""",
+    ),
+    "TEST-WR-002": _r(
+        "M",
+        """When a step's retries are exhausted, move the step and the workflow to 'failed' in one
+        transaction with the failure reason, and store a user notification ('Step failed after
+        multiple attempts: <step> (<error>)') in the same transaction so it survives an offline user
+        or a lost connection; offer 'retry step' (a fresh round of attempts for that step only) and
+        'skip step' for optional steps, refusing to skip a required one.""",
+    ),
+    "TEST-WR-003": _r(
+        "S",
+        """Guard POST /workflows/{id}/recover: 401 without credentials, 403 unless the caller owns the
+        workflow or is an admin (check ownership on the loaded row, not only that a user is logged in),
+        409 unless the workflow is failed or interrupted; resume by requeueing only the first step that
+        is neither completed nor skipped, keeping every stored step result (the checkpoint).""",
+    ),
+    "TEST-WR-004": _r(
+        "M",
+        """Run a start-up recovery service: when the server starts, find workflows left running whose
+        current step has no live holder (lease expired, worker not heartbeating or restarted) and
+        interrupted ones, resume each from its last checkpoint without a human, record the attempt, and
+        store a notification for the owner ('recovered after a server restart: resuming at <step>').""",
+    ),
+    "TEST-WR-005": _r(
+        "S",
+        """Bound automatic recovery: count recovery attempts per workflow in the database and, past the
+        limit (e.g. 2-3), stop recovering: mark the workflow failed with the reason ('automatic recovery
+        gave up after N attempts'), flag it for manual intervention and notify the owner, instead of
+        resuming a workflow that brings the server down every time.""",
+    ),
+    "TEST-WR-006": _r(
+        "M",
+        """Detect interrupted runs: a scheduled check marks running workflows without step activity
+        (claim, heartbeat, commit) for longer than the threshold as 'interrupted' with the reason; resume
+        runs only the steps not yet completed and builds each step's context from the completed steps'
+        results stored in the database, never from memory of the crashed process.""",
+    ),
+    "TEST-WR-007": _r(
+        "M",
+        """Claim each step with a lease renewed by heartbeat and a fencing token incremented on every
+        claim; reassign a step whose lease expired to another worker; make every write of the step
+        (result, failure, lease renewal) UPDATE ... WHERE step = ? AND worker_id = ? AND fencing_token
+        = ? and treat 0 rows as lost ownership, so a worker that wakes from a pause cannot commit
+        again or overwrite the new holder's result.""",
+    ),
+    "TEST-WR-008": _r(
+        "S",
+        """Make the admin 'needs attention' list return every failed or interrupted workflow with its
+        failure reason (failed step, error kind and status, or 'no step activity for N s'), stored on
+        the workflow when it fails, so support can act without reading logs; keep the list admin-only.""",
+    ),
 }
 
 GENERIC = _r(

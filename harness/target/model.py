@@ -298,6 +298,7 @@ class Target(Model):
     workflows: list[Workflow] = Field(default_factory=list)
     #: ``package.module:Class`` answering observations YAML cannot express (see harness.target.adapter)
     adapter: str | None = None
+    workflow: WorkflowContract | None = None  # multi-step workflows (harness/target/workflow_model.py)
 
     @model_validator(mode="after")
     def _links_name_services(self) -> Target:
@@ -330,3 +331,6 @@ class Target(Model):
             if link.source == source and link.to == to:
                 return name
         return None
+
+
+from harness.target.workflow_model import WorkflowContract  # noqa: E402 (imports Model, HttpCall above)

@@ -62,7 +62,17 @@ def reset_database(dsn: str) -> None:
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
-        for table in ("results", "transitions", "items", "batches", "workers"):  # DELETE: cheaper than
+        for table in (
+            "workflow_notifications",
+            "workflow_events",
+            "workflow_steps",
+            "workflows",
+            "results",
+            "transitions",
+            "items",
+            "batches",
+            "workers",
+        ):  # DELETE: cheaper than
             conn.execute(f"DELETE FROM {table}")  # TRUNCATE's new files for the few rows a test leaves
         conn.execute(
             "UPDATE circuits SET state = 'closed', consecutive_failures = 0, opened_at = NULL, "

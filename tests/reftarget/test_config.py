@@ -76,8 +76,14 @@ def catalog_defects() -> set[str] | None:
 def test_every_catalog_defect_exists_and_is_switched_in_code() -> None:
     named = catalog_defects()
     if named is not None:
+        from harness.report import catalog as project_catalog
+
+        # CATALOG.md's second wave (seeds 002-004) names no defects: the project's catalogue does
+        second_wave = {
+            d for e in project_catalog.ENTRIES if e.audit == project_catalog.WORKFLOW_AUDIT for d in e.defects
+        }
         assert len(named) >= 20
-        assert named == set(defects.DEFECTS), named ^ set(defects.DEFECTS)
+        assert named | second_wave == set(defects.DEFECTS), (named | second_wave) ^ set(defects.DEFECTS)
     source = "\n".join(p.read_text() for p in (FIXTURES / "reftarget").rglob("*.py"))
     for name in defects.DEFECTS:
         assert f'enabled("{name}")' in source, f"defect {name} is never switched"

@@ -14,10 +14,13 @@ from harness.report.remediation import GENERIC, REMEDIATIONS, remediation_for
 CATALOG_MD = Path("/work/shared/CATALOG.md")
 
 
-def test_the_catalogue_has_the_26_ids_of_the_two_audits() -> None:
-    assert len(catalog.ENTRIES) == 26
-    assert len(catalog.BY_ID) == 26
+def test_the_catalogue_has_the_26_ids_of_the_two_audits_and_the_8_workflow_ids() -> None:
+    assert len(catalog.ENTRIES) == 34
+    assert len(catalog.BY_ID) == 34
     assert {e.task for e in catalog.ENTRIES} == set(catalog.TASKS)
+    workflow = [e for e in catalog.ENTRIES if e.audit == catalog.WORKFLOW_AUDIT]
+    assert [e.id for e in workflow] == [f"TEST-WR-00{n}" for n in range(1, 9)]
+    assert {e.task for e in workflow} == {catalog.TASKS[-1]}  # after seed 001's tasks
 
 
 @pytest.mark.skipif(
@@ -27,7 +30,8 @@ def test_ids_and_severities_match_catalog_md() -> None:
     rows = re.findall(
         r"^\| (TEST-RR-[A-Z0-9]+) \|.*\| (CRITICAL|HIGH|MEDIUM) \|$", CATALOG_MD.read_text(), re.M
     )
-    assert {i: s for i, s in rows} == {e.id: e.severity.value for e in catalog.ENTRIES}
+    seeds_000_001 = {e.id: e.severity.value for e in catalog.ENTRIES if e.audit != catalog.WORKFLOW_AUDIT}
+    assert {i: s for i, s in rows} == seeds_000_001
 
 
 def test_every_id_has_its_own_specific_remediation() -> None:

@@ -1,0 +1,113 @@
+"""Workload building blocks of the workflow-recovery scenarios (``TEST-WR-*``, seeds 002-004).
+
+Everything goes through the target's ``workflow:`` contract (``WorkflowClient``) and the provider's
+ledger: a workflow's steps are told apart in the ledger by the item id each step's call carries
+(``workflow.provider_item``). Scenarios act at exact points: the first provider call of a new
+workflow is held at a barrier while its later steps' calls are scripted, and a step is interrupted
+while its own call is held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from harness.faults.provider.client import Barrier
+from harness.scenario import ScenarioRun
+from harness.target.client import CapabilityMissing
+from harness.target.workflow_client import WorkflowClient, WorkflowView
+from harness.target.workflow_model import WorkflowContract
+from harness.workload import work_calls
+
+#: workflow states after which nothing happens without a user action
+SETTLED = frozenset({"completed", "failed", "interrupted"})
+
+
+def workflows(audit: ScenarioRun) -> WorkflowClient:
+    """The target's workflow client (``CapabilityMissing("workflow")`` makes the scenario unknown)."""
+    return WorkflowClient.of(audit.client())
+
+
+def contract(audit: ScenarioRun) -> WorkflowContract:
+    """The target's workflow contract; ``CapabilityMissing`` (unknown) before anything is started."""
+    wf = audit.stack.target.workflow
+    if wf is None:
+        raise CapabilityMissing("workflow")
+    return wf
+
+
+def bound(audit: ScenarioRun, *, extra: float = 0.0) -> float:
+    """A generous bound for a workflow to settle: worker start, step attempts, leases, backoff."""
+    t, w = audit.stack.timing, contract(audit).timing
+    return float(10.0 + w.step_attempts * t["provider_timeout_s"] + 3 * t["lease_s"] + extra)
+
+
+def wait_state(
+    audit: ScenarioRun, wfc: WorkflowClient, wid: str, *states: str, timeout: float
+) -> WorkflowView:
+    """Wait until the workflow is in one of ``states`` (canonical); fail the scenario if never."""
+    view: WorkflowView = audit.wait_for(
+        f"workflow {wid} to be {' or '.join(states)}",
+        lambda: (v := wfc.get(wid, who="admin")).state in states and v,
+        timeout=timeout,
+        interval=0.05,
+    )
+    return view
+
+
+def step_calls(
+    audit: ScenarioRun, wfc: WorkflowClient, wid: str, step: str, *, since: float = 0.0
+) -> list[dict[str, Any]]:
+    """The provider calls one step of one workflow made (arrived after ``since``)."""
+    item = wfc.provider_item(wid, step)
+    return [e for e in work_calls(audit) if e["item_id"] == item and e["arrived_at"] >= since]
+
+
+def start_scripted(
+    audit: ScenarioRun,
+    wfc: WorkflowClient,
+    script: Mapping[str, Sequence[Mapping[str, Any]]],
+    *,
+    timeout: float,
+) -> tuple[str, dict[str, list[str]]]:
+    """Start a workflow with provider rules for its steps' calls, scripted before any can happen.
+
+    The workflow's first provider call is held at a barrier while the rules are added (keyword
+    arguments of ``add_rule`` per step), then released. Returns the workflow id and the rule ids.
+    """
+    nth = len(work_calls(audit)) + 1
+    with audit.provider.barrier(nth=nth) as held:
+        wid = wfc.start_id()
+        held.wait(timeout=timeout)
+        rules = {
+            step: [audit.provider.add_rule(wfc.provider_item(wid, step), **r) for r in rules]
+            for step, rules in script.items()
+        }
+    return wid, rules
+
+
+@contextlib.contextmanager
+def call_step_held(
+    audit: ScenarioRun, wfc: WorkflowClient, *, attempt: int = 1, timeout: float, wid: str | None = None
+) -> Iterator[tuple[str, Barrier]]:
+    """A workflow (a new one, or ``wid``) whose call step's ``attempt``-th call is held now."""
+    call = contract(audit).steps.call
+    if wid is None:
+        nth = len(work_calls(audit)) + 1
+        with audit.provider.barrier(nth=nth) as first:
+            wid = wfc.start_id()
+            first.wait(timeout=timeout)
+            held = audit.provider.barrier(wfc.provider_item(wid, call), attempt=attempt)
+    else:
+        held = audit.provider.barrier(wfc.provider_item(wid, call), attempt=attempt)
+    with held:
+        held.wait(timeout=timeout)
+        yield wid, held
+
+
+def kinds(
+    history: Sequence[Mapping[str, Any]], kind: str, step: str | None = None
+) -> list[Mapping[str, Any]]:
+    """History entries of one kind (and step)."""
+    return [e for e in history if e["kind"] == kind and (step is None or e["step"] == step)]

@@ -1,0 +1,210 @@
+"""Workflow recovery (seeds 002-004), process faults: the server restarts mid-workflow; a workflow
+that crashes the server every time; a paused (SIGSTOP) worker (TEST-WR-004, -005, -007).
+
+Seed 002, AC 4: "Given the server restarts mid-workflow, when the server comes back online, then
+incomplete workflows are detected, recovery is attempted automatically, and users are notified of
+recovery status"; Task 4: "add circuit breaker to prevent infinite recovery loops". Seed 004,
+"Worker Unresponsive Recovery": after the grace period "reassign tasks to other workers"; a task
+is atomic ("either fully succeeds or fully fails"), so a worker that wakes must not commit again.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from harness.checkers.ledger import same_idempotency_key
+from harness.scenario import ScenarioRun
+from harness.workflows import bound, call_step_held, contract, kinds, step_calls, wait_state, workflows
+from harness.workload import ledger, log_events, log_offset, poll_until
+
+TASK = "11. Workflow recovery"
+#: a step lease far longer than the scenario's bound: only start-up recovery (not a lease expiry
+#: noticed by a restarted worker) can resume the interrupted step in time
+LONG_LEASE_S = 30.0
+#: how long the server may take to come back and resume (API start, one step, a worker claim)
+RESUME_BOUND_S = 10.0
+
+
+def crash_server(audit: ScenarioRun) -> None:
+    """SIGKILL the whole server: its worker and its API."""
+    audit.faults.kill("worker-1")
+    audit.faults.kill("api")
+
+
+def restart_server(audit: ScenarioRun) -> None:
+    """Start the server again: the worker first, then the API (whose start-up runs recovery)."""
+    audit.faults.restart("worker-1")
+    audit.faults.restart("api")
+
+
+@pytest.mark.audit(
+    id="TEST-WR-004",
+    title="Server restart mid-workflow: incomplete workflow detected, recovered, user notified",
+    task=TASK,
+    severity="HIGH",
+)
+def test_wr_004_server_restart_recovers_incomplete_workflows(audit: ScenarioRun) -> None:
+    # Given a workflow inside its provider step (the call held).
+    c = contract(audit)  # a target without workflows: unknown, nothing started
+    audit.stack.start(services=["api", "worker-1"], timing={"lease_s": LONG_LEASE_S})
+    wfc = workflows(audit)
+    with call_step_held(audit, wfc, timeout=bound(audit)) as (wid, _held):
+        # When the server crashes (worker and API SIGKILLed) and comes back.
+        crash_server(audit)
+        crashed_at = time.monotonic()
+    restart_server(audit)
+
+    # Then the workflow is resumed without a human and completes (well before any lease expiry).
+    done = poll_until(
+        lambda: (v := wfc.get(wid, who="admin")).state == "completed" and v, timeout=RESUME_BOUND_S
+    )
+    took = round(time.monotonic() - crashed_at, 2) if done else None
+    audit.evidence("completed_after_crash_s", took, expected=f"< {RESUME_BOUND_S} after the restart")
+    final = done or wfc.get(wid, who="admin")
+    audit.expect(
+        "recovered_automatically", bool(done), detail={"state": final.state, "bound_s": RESUME_BOUND_S}
+    )
+    first_again = len(step_calls(audit, wfc, wid, c.steps.first, since=crashed_at))
+    audit.expect("completed_steps_not_rerun", first_again == 0, detail={"first_step_calls": first_again})
+
+    # And the owner was told about the recovery.
+    notes = [n for n in wfc.notifications(wid) if n["kind"] == c.events.recovered]
+    audit.evidence("recovery_notification", [n["message"] for n in notes] or "none", expected="one")
+    audit.expect("owner_notified_of_recovery", bool(notes), detail={"notifications": wfc.notifications(wid)})
+    audit.check(same_idempotency_key(ledger(audit)))
+    audit.conclude()
+
+
+@pytest.mark.audit(
+    id="TEST-WR-005",
+    title="Recovery attempts are bounded: a workflow that crashes the server does not loop",
+    task=TASK,
+    severity="HIGH",
+)
+def test_wr_005_recovery_attempts_bounded(audit: ScenarioRun) -> None:
+    # Given a workflow whose provider step brings the server down every time it runs: the harness
+    # crashes the server while each of the step's calls is held.
+    c = contract(audit)  # a target without workflows: unknown, nothing started
+    audit.stack.start(services=["api", "worker-1"], timing={"lease_s": LONG_LEASE_S})
+    wfc = workflows(audit)
+    limit = c.timing.max_recoveries
+    with call_step_held(audit, wfc, timeout=bound(audit)) as (wid, _held):
+        crash_server(audit)
+    item = wfc.provider_item(wid, c.steps.call)
+    for attempt in range(2, limit + 2):  # each automatic recovery runs the step again: crash again
+        with audit.provider.barrier(item, attempt=attempt) as held:
+            restart_server(audit)
+            arrived = poll_until(lambda: held.state().arrived > 0, timeout=RESUME_BOUND_S)
+            if arrived:
+                crash_server(audit)
+        if not arrived:
+            break
+    audit.evidence("crashes_survived", attempt - 1 if arrived else attempt - 2, expected=limit)
+
+    # When the server comes back once more (the recovery limit is used up).
+    calls = len(step_calls(audit, wfc, wid, c.steps.call))
+    restart_server(audit)
+    settled = poll_until(
+        lambda: (
+            wfc.get(wid, who="admin").state == "failed"
+            or len(step_calls(audit, wfc, wid, c.steps.call)) > calls
+        ),
+        timeout=RESUME_BOUND_S,
+    )
+
+    # Then recovery stops: the workflow is failed and needs attention, the step is not run again.
+    final = wfc.get(wid, who="admin")
+    more = len(step_calls(audit, wfc, wid, c.steps.call)) - calls
+    audit.evidence("after_limit", f"{final.state}, {more} more call(s)", expected="failed, 0 more call(s)")
+    audit.expect(
+        "recovery_stops_at_limit",
+        bool(settled) and final.state == "failed" and more == 0,
+        detail={"state": final.state, "calls_after_limit": more, "max_recoveries": limit},
+    )
+    recovered = [n for n in wfc.notifications(wid) if n["kind"] == c.events.recovered]
+    gave_up = [n for n in wfc.notifications(wid) if n["kind"] == c.events.recovery_failed]
+    audit.evidence(
+        "notifications",
+        {"recovered": len(recovered), "recovery_failed": len(gave_up)},
+        expected={"recovered": limit, "recovery_failed": 1},
+    )
+    audit.expect("owner_notified_recovery_failed", len(gave_up) == 1, detail={"recovered": len(recovered)})
+    listed = wfc.attention_rows().get(wid) if c.attention else None
+    audit.expect(
+        "listed_for_attention_with_reason",
+        bool(listed and listed.get(c.fields.attention_reason)),
+        detail={"row": listed},
+    )
+    audit.conclude()
+
+
+@pytest.mark.audit(
+    id="TEST-WR-007",
+    title="Paused (SIGSTOP) worker: step reassigned after the grace period, no second commit on wake",
+    task=TASK,
+    severity="CRITICAL",
+)
+def test_wr_007_paused_worker_reassigned_and_cannot_commit(audit: ScenarioRun) -> None:
+    # Given worker-1 inside the provider step (the call held; its timeout far above the pause).
+    c = contract(audit)  # a target without workflows: unknown, nothing started
+    audit.stack.start(services=["api", "worker-1"], timing={"provider_timeout_s": 30.0})
+    wfc = workflows(audit)
+    call = c.steps.call
+    grace = c.timing.grace_s or float(audit.stack.timing["lease_s"])
+    with call_step_held(audit, wfc, timeout=bound(audit)) as (wid, held):
+        holder = wfc.get(wid).steps[call].worker
+        if holder not in audit.stack.started:
+            audit.unknown(f"the target does not say which worker service holds a step (worker {holder!r})")
+        audit.stack.start_service("worker-2")
+        # When the holder is paused (SIGSTOP): alive, silent.
+        audit.faults.pause(str(holder))
+        paused_at = time.monotonic()
+
+        # Then after the grace period the step is reassigned and the workflow completes without it.
+        moved = poll_until(lambda: kinds(wfc.history(wid), c.events.reassign, call), timeout=3 * grace + 3)
+        took = round(time.monotonic() - paused_at, 2) if moved else None
+        audit.evidence("reassigned_after_s", took, expected=f"~grace ({grace} s), < {3 * grace + 3}")
+        audit.expect("step_reassigned", bool(moved), detail={"bound_s": 3 * grace + 3})
+        done = wait_state(audit, wfc, wid, "completed", "failed", timeout=bound(audit))
+        result_before = done.steps[call].result
+
+        # When the paused worker wakes and its held call answers.
+        since = log_offset(audit, str(holder))
+        audit.faults.resume(str(holder))
+        held.release()
+
+    # Then its late commit is refused: it notices the lost lease, and the step has one commit.
+    match = {
+        "event": c.events.lost_ownership_log,
+        audit.stack.target.logs.correlation_field: done.correlation_id,
+    }
+
+    def outcome() -> bool:
+        lost = log_events(audit, str(holder), since=since, **match)
+        return bool(lost) or len(kinds(wfc.history(wid), c.events.commit, call)) > 1
+
+    poll_until(outcome, timeout=bound(audit))
+    commits = kinds(wfc.history(wid), c.events.commit, call)
+    lost = log_events(audit, str(holder), since=since, **match)
+    audit.evidence("commits_of_step", [e["worker"] for e in commits], expected=["worker-2"])
+    audit.expect(
+        "one_commit_by_the_new_holder",
+        [e["worker"] for e in commits] == ["worker-2"],
+        detail={"commits": [e["raw"] for e in commits]},
+    )
+    audit.evidence(
+        "woken_worker",
+        "lost ownership logged" if lost else "no lost-ownership log",
+        expected="lost ownership logged",
+    )
+    audit.expect("woken_worker_detects_lost_ownership", bool(lost), detail={"worker": holder})
+    after = wfc.get(wid)
+    audit.expect(
+        "result_not_overwritten",
+        after.state == "completed" and after.steps[call].result == result_before,
+        detail={"before": result_before, "after": after.steps[call].result},
+    )
+    audit.check(same_idempotency_key(ledger(audit)))
+    audit.conclude()
