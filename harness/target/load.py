@@ -17,6 +17,8 @@ from harness.errors import ConfigError
 from harness.target.model import Target
 
 REFERENCE_TARGET = "reference"
+#: a target file is a few KB; anything this big is the wrong file, not a target (exit 2, not a hang)
+MAX_TARGET_BYTES = 1_000_000
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -71,8 +73,24 @@ def load_target(path: str | Path | None) -> tuple[Target, Path]:
 
 
 def _load_file(file: Path) -> Target:
+    """Read and parse; an unreadable, oversized or non-UTF-8 file is a ConfigError, never a traceback."""
     try:
-        data = yaml.safe_load(file.read_text())
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the target file: {exc}", field="--target") from exc
+    if len(raw) > MAX_TARGET_BYTES:
+        raise ConfigError(
+            f"{file}: {len(raw)} bytes is too big for a target file (limit {MAX_TARGET_BYTES})",
+            field="--target",
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{file}: not a UTF-8 text file (byte {exc.start}); is it the right file?", field="--target"
+        ) from exc
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file}: not valid YAML: {exc}", field="(yaml)") from exc
     return parse_target(data, source=str(file))

@@ -63,3 +63,23 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
     bad.write_text("services: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_target(bad)
+
+
+def test_a_binary_target_file_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    from harness.errors import ConfigError
+    from harness.target.load import load_target
+
+    binary = tmp_path / "target.yaml"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match="not a UTF-8"):
+        load_target(binary)
+
+
+def test_an_oversized_target_file_is_a_config_error(tmp_path: Path) -> None:
+    from harness.errors import ConfigError
+    from harness.target.load import MAX_TARGET_BYTES, load_target
+
+    big = tmp_path / "target.yaml"
+    big.write_text("#" * (MAX_TARGET_BYTES + 1))
+    with pytest.raises(ConfigError, match="too big"):
+        load_target(big)
