@@ -42,7 +42,9 @@ def make_stack(infra: LocalInfra) -> Iterator[Callable[..., LocalStack]]:
     """``make_stack(defects=[...], services=[...], timing={...})``: a started stack, closed after."""
     stacks: list[LocalStack] = []
 
-    def make(*, defects: tuple[str, ...] = (), services: list[str] | None = None, **timing: Any) -> LocalStack:
+    def make(
+        *, defects: tuple[str, ...] = (), services: list[str] | None = None, **timing: Any
+    ) -> LocalStack:
         stack = LocalStack(infra, load_rqtarget(), defects=defects)
         stacks.append(stack)
         stack.start(services=services, timing=timing or None)

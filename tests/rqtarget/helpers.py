@@ -66,3 +66,13 @@ def state_is(stack: LocalStack, job_id: str, *states: str) -> bool:
 
 def generate_calls(stack: LocalStack) -> list[Any]:
     return [e for e in stack.provider.ledger() if e.kind == "generate"]
+
+
+class NoHistory:
+    """A fault recorder that keeps the events in a list (the scenarios' History is not needed here)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str]] = []
+
+    def fault(self, name: str, target: str, phase: str, **details: Any) -> None:
+        self.events.append((name, target, phase))

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
-
-import httpx
 
 from harness.stack.local import LocalStack
 from tests.rqtarget.helpers import api, create, generate_calls, job, sql, state_is, tasks, wait_for
@@ -17,7 +14,9 @@ def test_job_completes_once_per_task(make_stack: Callable[..., LocalStack]) -> N
     wait_for(lambda: state_is(stack, job_id, "done"), what="job done")
     listed = tasks(stack, job_id)
     assert [t["position"] for t in listed] == list(range(1, 7))
-    assert all(t["state"] == "done" and t["output"] and t["worker"] in ("worker-1", "worker-2") for t in listed)
+    assert all(
+        t["state"] == "done" and t["output"] and t["worker"] in ("worker-1", "worker-2") for t in listed
+    )
     assert job(stack, job_id)["progress"]["done"] == 6
     calls = generate_calls(stack)
     assert sorted(c.item_id for c in calls) == sorted(t["task_id"] for t in listed)
