@@ -11,8 +11,13 @@ from setuptools import find_packages, setup
 
 packages = find_packages(".", include=["harness", "harness.*"])
 packages += ["reftarget"] + [f"reftarget.{p}" for p in find_packages("fixtures/reftarget")]
+packages += ["rqtarget"] + [f"rqtarget.{p}" for p in find_packages("fixtures/rqtarget")]
 packages += ["chaos_audit_scenarios"]
 setup(
     packages=packages,
-    package_dir={"reftarget": "fixtures/reftarget", "chaos_audit_scenarios": "scenarios"},
+    package_dir={
+        "reftarget": "fixtures/reftarget",
+        "rqtarget": "fixtures/rqtarget",
+        "chaos_audit_scenarios": "scenarios",
+    },
 )

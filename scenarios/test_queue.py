@@ -59,9 +59,10 @@ def test_rr_q01_queue_survives_store_restart(audit: ScenarioRun) -> None:
     jobs = [client.batch_id_of(client.create_batch(4)) for _ in range(5)]
     before = {b: len(client.items(b)) for b in jobs}
 
-    # When the queue's store is killed (SIGKILL PostgreSQL) and restarted.
-    audit.faults.db_crash()
-    audit.faults.db_restart()
+    # When the queue's store is killed (SIGKILL: the broker when the target has one, else PostgreSQL)
+    # and restarted.
+    audit.faults.queue_store_crash()
+    audit.faults.queue_store_restart()
     audit.wait_for("the API to reach its database again", lambda: client.health().ok, timeout=20)
 
     # Then every enqueued job and item still exists...

@@ -137,6 +137,26 @@ class Faults:
         self.stack.pause_db()
         self._push("db_pause", "db", self.stack.resume_db)
 
+    def queue_store_crash(self) -> str:
+        """SIGKILL the store that holds the target's queue: its ``role: broker`` service (e.g.
+        Redis under RQ) when it has one, else PostgreSQL. Returns what was killed;
+        ``queue_store_restart`` (or ``heal_all``) brings it back on the same port and data."""
+        brokers = self.stack.target.services_with_role("broker")
+        if not brokers:
+            self.db_crash()
+            return "db"
+        broker = brokers[0]
+        self.kill(broker)
+        self._push("broker_kill", broker, lambda: self.stack.start_service(broker))
+        return broker
+
+    def queue_store_restart(self) -> None:
+        brokers = self.stack.target.services_with_role("broker")
+        if brokers:
+            self._heal_one("broker_kill", brokers[0])
+        else:
+            self.db_restart()
+
     # -- healing -----------------------------------------------------------------------------------
     def heal_all(self) -> list[str]:
         """Heal every open fault (newest first); returns errors instead of raising."""

@@ -20,7 +20,7 @@ from harness.faults.proxy.client import ProxyClient
 from harness.target.model import Target
 
 #: services the harness provides itself on the local backend (never started from a command)
-INFRA_ROLES = ("db", "provider", "proxy")
+INFRA_ROLES = ("db", "provider", "proxy", "broker")
 
 
 class Signalable(Protocol):

@@ -171,6 +171,13 @@ class DockerStack(WiredStack):
 
     # -- Stack hooks ------------------------------------------------------------------------
     def _prepare(self, timing: Mapping[str, Any]) -> None:
+        brokers = self.target.services_with_role("broker")
+        if brokers:
+            raise ConfigError(
+                f"services.{brokers[0]}.role: a broker is not supported on the docker backend yet "
+                "(use --backend local, which starts Redis itself)",
+                field=f"services.{brokers[0]}.role",
+            )
         self._timing = dict(timing)
         self.provider.reset()
         self.infra.sql(f'CREATE DATABASE "{self.dbname}"')

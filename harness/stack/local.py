@@ -1,9 +1,11 @@
 """The local backend: the target's services as child processes of the harness.
 
 Each scenario gets its own stack: a fresh database on the shared PostgreSQL, one proxy per link
-of the target file (so faults hit exactly ``worker-1 -> db``), and the target's services started
-from their commands with ``{placeholders}`` filled. ``close()`` stops everything, resumes paused
-processes first, removes the proxies and drops the database: nothing survives a scenario.
+of the target file (so faults hit exactly ``worker-1 -> db``), its own Redis when the target has
+a ``role: broker`` service (started with that service's ``args``: the target decides whether it is
+durable), and the target's services started from their commands with ``{placeholders}`` filled.
+``close()`` stops everything, resumes paused processes first, removes the proxies and drops the
+database: nothing survives a scenario.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from harness.stack.infra import LocalInfra
 from harness.stack.render import render
 from harness.stack.wiring import WiredStack
 from harness.store.postgres import free_port
+from harness.store.redis import EmbeddedRedis
 from harness.target.model import Target
 
 
@@ -32,6 +35,7 @@ class LocalStack(WiredStack):
         super().__init__(infra, target, defects=defects, seed=seed)
         self.infra: LocalInfra = infra
         self._services: dict[str, ProcessService] = {}
+        self.broker: EmbeddedRedis | None = None
 
     # -- Stack hooks ------------------------------------------------------------------------
     def _prepare(self, timing: Mapping[str, Any]) -> None:
@@ -40,6 +44,7 @@ class LocalStack(WiredStack):
         self.infra.pg.create_database(self.dbname)
         self._db_created = True
         self.db_dsn = self.infra.pg.dsn(self.dbname)
+        self._start_broker()
         for name, link in self.target.links.items():
             upstream = self._upstream_of(link.to)
             proxy_name = f"s{self.stack_id}-{name}"
@@ -61,8 +66,28 @@ class LocalStack(WiredStack):
         self._launch(name)
         self._await_ready(name)
 
+    def _start_broker(self) -> None:
+        """One Redis per stack (it starts in ~15 ms): fresh, isolated, and killable on its own."""
+        brokers = self.target.services_with_role("broker")
+        if not brokers:
+            return
+        if len(brokers) > 1:
+            raise ConfigError(
+                f"services: the local backend starts one broker, the target has {brokers}", field="services"
+            )
+        name = brokers[0]
+        port = self._ports.setdefault(name, free_port())
+        values = {"port": port, "service": name, **self._values_for(name, port)}
+        args = [render(a, values, where=f"services.{name}.args") for a in self.target.services[name].args]
+        self.broker = EmbeddedRedis(name=name, args=args, port=port, base_dir=self.work_dir / name)
+        self.broker.base_dir.mkdir(parents=True, exist_ok=True)
+        self.broker.start()
+
     def _launch(self, name: str) -> None:
         spec = self.target.services[name]
+        if spec.role == "broker" and self.broker is not None:
+            self.broker.start()  # no-op when running; after a kill: same port, same data dir
+            return
         if spec.command is None:
             raise ConfigError(
                 f"services.{name}: the local backend needs a command to start it",
@@ -84,6 +109,8 @@ class LocalStack(WiredStack):
 
     def _await_ready(self, name: str) -> None:
         spec = self.target.services[name]
+        if spec.role == "broker":
+            return  # EmbeddedRedis.start() returns once the server answers PING
         if spec.ready is not None:
             self._services[name].wait_ready(timeout=spec.ready.timeout_s)
         if spec.role == "api" and self.api_url is None:
@@ -104,6 +131,12 @@ class LocalStack(WiredStack):
             except Exception as exc:
                 errors.append(f"proxy {name}: {exc}")
         self._proxies.clear()
+        if self.broker is not None:
+            try:
+                self.broker.close()
+            except Exception as exc:
+                errors.append(f"broker: {exc}")
+            self.broker = None
         if self._db_created:
             if not self.infra.pg.running:
                 self.infra.pg.resume()
@@ -113,7 +146,9 @@ class LocalStack(WiredStack):
         if errors:
             raise ServiceError("teardown was not clean: " + "; ".join(errors))
 
-    def process(self, name: str) -> ProcessService:
+    def process(self, name: str) -> ProcessService | EmbeddedRedis:
+        if self.broker is not None and name == self.broker.name:
+            return self.broker  # kill / pause / restart of the broker: the same Faults API as a worker
         if name not in self._services:
             raise ServiceError(
                 f"service {name!r} was not started in this stack (started: {sorted(self._services)})"
@@ -128,6 +163,8 @@ class LocalStack(WiredStack):
         return f"s{self.stack_id}-{link}"
 
     def log_path(self, service: str) -> Path | None:
+        if self.broker is not None and service == self.broker.name:
+            return self.broker.log_path
         svc = self._services.get(service)
         return svc.log_path if svc else None
 
@@ -151,6 +188,10 @@ class LocalStack(WiredStack):
     @property
     def provider_port(self) -> int:
         return int(self.infra.provider_port)
+
+    @property
+    def broker_port(self) -> int | None:
+        return self.broker.port if self.broker is not None else None
 
     @property
     def python(self) -> str:

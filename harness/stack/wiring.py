@@ -1,8 +1,9 @@
 """How a backend that starts the target's services wires them: addresses, placeholders, readiness.
 
 Shared by the local and docker backends (the external backend starts nothing). A service's
-``{db_url}`` / ``{provider_url}`` go through the fault proxy when the target file has a link from
-that service to the database / provider, so a fault on ``worker-1-db`` reaches only worker-1.
+``{db_url}`` / ``{provider_url}`` / ``{broker_url}`` go through the fault proxy when the target file
+has a link from that service to the database / provider / broker, so a fault on ``worker-1-db``
+reaches only worker-1.
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ class WiredStack(Stack):
         """The mock provider's port on 127.0.0.1."""
 
     @property
+    def broker_port(self) -> int | None:
+        """The broker's port on 127.0.0.1, when the target has a ``role: broker`` service this
+        backend started (only the local backend does)."""
+        return None
+
+    @property
     def python(self) -> str:
         """What ``{python}`` means for this backend's services."""
         return "python"
@@ -71,6 +78,8 @@ class WiredStack(Stack):
             return f"127.0.0.1:{self.db_port}"
         if role == "provider":
             return f"127.0.0.1:{self.provider_port}"
+        if role == "broker" and self.broker_port is not None:
+            return f"127.0.0.1:{self.broker_port}"
         return f"127.0.0.1:{self._ports.setdefault(service, free_port())}"
 
     def _values_for(self, name: str, port: int) -> dict[str, Any]:
@@ -78,6 +87,11 @@ class WiredStack(Stack):
         db_link, provider_link = self._link_to_role(name, "db"), self._link_to_role(name, "provider")
         db_host = self._proxies[db_link] if db_link else f"127.0.0.1:{self.db_port}"
         provider_host = self._proxies[provider_link] if provider_link else f"127.0.0.1:{self.provider_port}"
+        broker: dict[str, Any] = {}
+        if self.broker_port is not None:
+            broker_link = self._link_to_role(name, "broker")
+            broker_host = self._proxies[broker_link] if broker_link else f"127.0.0.1:{self.broker_port}"
+            broker["broker_url"] = f"redis://{broker_host}/0"
         return {
             "python": self.python,
             "port": port,
@@ -86,6 +100,7 @@ class WiredStack(Stack):
             "provider_url": f"http://{provider_host}",
             "defects": ",".join(self.defects),
             "seed": self.seed,
+            **broker,
             **timing_values(self._timing),
         }
 

@@ -59,7 +59,7 @@ class Readiness(Model):
     timeout_s: float = Field(default=20.0, gt=0)
 
 
-ServiceRole = Literal["api", "worker", "db", "provider", "proxy", "other"]
+ServiceRole = Literal["api", "worker", "db", "provider", "proxy", "broker", "other"]
 ProcessFaultName = Literal["kill", "pause", "restart"]
 ALL_PROCESS_FAULTS: tuple[ProcessFaultName, ...] = ("kill", "pause", "restart")
 
@@ -78,6 +78,9 @@ class Service(Model):
     url: str | None = None
     container: str | None = None
     ready: Readiness | None = None
+    #: extra server arguments of a store the harness starts itself (role ``broker``: redis-server
+    #: arguments such as ``["--appendonly", "yes"]``; the broker's durability is the target's choice)
+    args: list[str] = Field(default_factory=list)
     faults: list[ProcessFaultName] = Field(default_factory=lambda: list(ALL_PROCESS_FAULTS))
 
 
