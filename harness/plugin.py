@@ -8,6 +8,7 @@ record, written as ``run.json`` in ``--chaos-report-dir`` at the end of the sess
 
 ``--chaos-only`` selects scenarios by audit id; ``--chaos-progress FILE`` appends one JSON line per
 scenario start and verdict (how ``chaos-audit run`` shows live progress from its pytest child);
+``--chaos-parent-fd N`` is that command's lifeline (the audit stops when the command dies);
 a one-line verdict with its key evidence is printed to the terminal after each scenario. When
 allure-pytest is active, each scenario gets its audit labels and attachments.
 """
@@ -44,6 +45,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--chaos-progress", default=None, help="append one JSON line per scenario start/verdict here"
     )
+    group.addoption(
+        "--chaos-parent-fd",
+        default=None,
+        type=int,
+        help="lifeline from chaos-audit run: stop the audit when this fd reads EOF (the command died)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,6 +60,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RECORD_KEY] = []
     config.stash[STARTED_KEY] = time.time()
     config.stash[COLLECTED_KEY] = []
+    parent_fd = config.getoption("--chaos-parent-fd")
+    if parent_fd is not None:
+        from harness.run.watchdog import watch_parent
+
+        watch_parent(parent_fd)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

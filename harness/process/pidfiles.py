@@ -3,8 +3,9 @@
 A harness that is SIGKILLed cannot run its ``finally`` blocks, so every process it starts (and
 every temp dir it creates) is recorded in a small JSON file under the state dir, together with the
 identity of the harness process that owns it. ``reap_stale()`` (called at the start of every run)
-kills the process groups and removes the temp dirs whose owner is gone. A process is identified by
-``(pid, start time)`` so a reused pid is never killed by mistake.
+kills the process groups and removes the temp dirs whose owner is gone, following owner chains (a
+dead run command's pytest child, then the services that child started). A process is identified
+by ``(pid, start time)`` so a reused pid is never killed by mistake.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 STATE_DIR_ENV = "CHAOS_AUDIT_STATE_DIR"
+#: owner chains are short (run command -> pytest child -> services); the bound only guards a loop
+_MAX_REAP_PASSES = 8
 
 
 def process_start_time(pid: int) -> int | None:
@@ -112,23 +115,48 @@ class PidFiles:
     def reap_stale(self) -> list[str]:
         """Kill and clean everything recorded by harness processes that no longer exist.
 
-        Returns one human-readable line per reaped record (for the run log).
+        Repeated until a pass finds nothing: a dead run's records include its pytest child, which
+        may still be alive and owns the records of the services it started; once the child is
+        reaped, its own records are stale in the next pass. Returns one human-readable line per
+        reaped record (for the run log).
         """
         reaped: list[str] = []
-        for path in sorted(self.state_dir.glob("*.json")):
-            try:
-                rec = PidRecord(**json.loads(path.read_text()))
-            except (OSError, ValueError, TypeError):
+        for _ in range(_MAX_REAP_PASSES):
+            found = [
+                (path, rec)
+                for path, rec in self._records()
+                if not is_same_process(rec.owner_pid, rec.owner_start)  # a live owner's: not ours to touch
+            ]
+            if not found:
+                break
+            for path, rec in found:
+                reaped.append(self._reap(rec))
                 path.unlink(missing_ok=True)
-                continue
-            if is_same_process(rec.owner_pid, rec.owner_start):
-                continue  # its owner is alive: not ours to touch
-            reaped.append(self._reap(rec))
-            path.unlink(missing_ok=True)
         return reaped
 
+    def reap_own(self) -> list[str]:
+        """Kill and clean everything this process recorded (a last resort when its own clean-up is stuck)."""
+        reaped: list[str] = []
+        for path, rec in self._records():
+            if rec.owner_pid == self._owner_pid and rec.owner_start == self._owner_start:
+                reaped.append(self._reap(rec, owner="this run"))
+                path.unlink(missing_ok=True)
+        return reaped
+
+    def _records(self) -> list[tuple[Path, PidRecord]]:
+        """Every readable record (an unreadable one, e.g. half-written by a killed run, is dropped)."""
+        records: list[tuple[Path, PidRecord]] = []
+        for path in sorted(self.state_dir.glob("*.json")):
+            try:
+                records.append((path, PidRecord(**json.loads(path.read_text()))))
+            except FileNotFoundError:
+                continue  # reaped meanwhile by a concurrent run
+            except (OSError, ValueError, TypeError):
+                path.unlink(missing_ok=True)
+        return records
+
     @staticmethod
-    def _reap(rec: PidRecord) -> str:
+    def _reap(rec: PidRecord, *, owner: str = "") -> str:
         killed = False
         if rec.pid is not None and is_same_process(rec.pid, rec.pid_start):
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -142,5 +170,6 @@ class PidFiles:
             shutil.rmtree(p, ignore_errors=True)
         what = f"killed pid {rec.pid}" if killed else "process already gone"
         return (
-            f"reaped {rec.name} of dead run {rec.owner_pid}: {what}, removed {len(rec.cleanup_paths)} path(s)"
+            f"reaped {rec.name} of {owner or f'dead run {rec.owner_pid}'}: {what}, "
+            f"removed {len(rec.cleanup_paths)} path(s)"
         )

@@ -5,7 +5,9 @@ is free for a restart without waiting for PID 1 (DESIGN.md §6). Each service ru
 session and process group, so a terminal's Ctrl-C does not reach it (the harness stops it in
 order) and a kill takes its children along, as a machine crash would. Every running process is
 recorded in :class:`PidFiles` so a harness that is itself SIGKILLed leaves nothing the next run
-does not reap; the record is forgotten as soon as the process is reaped.
+does not reap; the record is forgotten as soon as the process is reaped. A service started from
+the main thread is also SIGKILLed by the kernel when the harness dies (``die_with_parent``), so it
+does not even wait for the next run.
 
 Processes that leave the group on purpose (``setsid``, as PostgreSQL backends do) are not covered
 by the group signals; such services need their own handling (see ``harness.store.postgres``).
@@ -24,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 
 from harness.errors import ServiceError
+from harness.process.lifeline import die_with_parent
 from harness.process.logs import log_size, log_tail, read_log
 from harness.process.pidfiles import PidFiles, process_start_time
 from harness.process.readiness import (
@@ -126,6 +129,7 @@ class ProcessService:
                         cwd=self.cwd,
                         env=self._env,
                         start_new_session=True,
+                        preexec_fn=die_with_parent(),
                     )
                 except OSError as exc:
                     raise ServiceError(

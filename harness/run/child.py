@@ -4,9 +4,16 @@ Scenarios run in a separate ``python -m pytest`` so the audit machinery (Postgre
 services) lives and dies with that process, and this one only reports. The child gets its own
 session: a terminal's Ctrl-C reaches only us, and we decide how to stop it: SIGINT to its group
 first (pytest raises KeyboardInterrupt, so every scenario's ``finally`` heals its faults and stops
-its stack), then SIGKILL after a grace period or a second Ctrl-C (the pid files let the next run
-reap what is left). The child's output goes to ``pytest.log``; progress arrives as JSON lines in
+its stack), then SIGKILL after a grace period or a second Ctrl-C (what it leaves is reaped
+through the pid files at once). The child's output goes to ``pytest.log``; progress arrives as JSON lines in
 ``progress.jsonl`` (written by the plugin), read while the child runs.
+
+The child dies with this process, even when this one is SIGKILLed (a CI timeout) and cannot stop
+it: the kernel sends it SIGINT when we die (``die_with_parent``, Linux), and it watches a lifeline
+pipe (``--chaos-parent-fd``, :mod:`harness.run.watchdog`) that reads EOF when we are gone, so it
+heals, stops its stack and exits, or is killed after a grace period. Its services are bound to the
+child the same way, and the child is recorded in the pid files so the next run reaps it if it
+somehow survives.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from harness.process.lifeline import Lifeline, die_with_parent
+from harness.process.pidfiles import PidFiles
+from harness.process.signals import shield_interrupts
 from harness.run.plan import RunPlan
 
 STOP_GRACE_S = 30.0
@@ -43,7 +53,7 @@ class ChildOutcome:
     killed: bool = False
 
 
-def pytest_argv(plan: RunPlan, progress: Path) -> list[str]:
+def pytest_argv(plan: RunPlan, progress: Path, parent_fd: int | None = None) -> list[str]:
     """The child's command line: the installed scenarios with our options, isolated from any ini file."""
     d = plan.report_dir
     argv = [
@@ -83,6 +93,8 @@ def pytest_argv(plan: RunPlan, progress: Path) -> list[str]:
         argv += ["--chaos-only", ",".join(plan.only)]
     if plan.defects:
         argv += ["--chaos-defect", ",".join(plan.defects)]
+    if parent_fd is not None:
+        argv += ["--chaos-parent-fd", str(parent_fd)]
     return argv
 
 
@@ -130,22 +142,34 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def run_child(plan: RunPlan, on_event: Callable[[dict[str, Any]], None]) -> ChildOutcome:
-    """Run the scenarios; returns when the child has exited (interrupted or not)."""
+    """Run the scenarios; returns when the child has exited (interrupted or not).
+
+    The child is bound to this process (module docstring): its pid is recorded so that the next
+    run reaps it if it outlives us, and whatever it leaves behind is reaped as soon as it ends.
+    """
     progress = plan.report_dir / "progress.jsonl"
     progress.unlink(missing_ok=True)  # events of an earlier run in the same folder are not this run's
     tail = ProgressTail(progress)
-    with open(plan.report_dir / "pytest.log", "wb") as log, sigterm_as_interrupt():
-        proc = subprocess.Popen(
-            pytest_argv(plan, progress),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=child_env(),
-            cwd=plan.report_dir,
-            start_new_session=True,
-        )
-        interrupted = killed = False
+    pidfiles = PidFiles.default()
+    proc: subprocess.Popen[bytes] | None = None
+    key: str | None = None
+    interrupted = killed = False
+    with open(plan.report_dir / "pytest.log", "wb") as log, sigterm_as_interrupt(), Lifeline() as lifeline:
         try:
+            with shield_interrupts():  # a Ctrl-C between Popen and the record would leak an unrecorded child
+                proc = subprocess.Popen(
+                    pytest_argv(plan, progress, lifeline.child_fd),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=child_env(),
+                    cwd=plan.report_dir,
+                    start_new_session=True,
+                    pass_fds=(lifeline.child_fd,),
+                    preexec_fn=die_with_parent(signal.SIGINT),  # our death is the child's Ctrl-C
+                )
+                key = pidfiles.record("pytest-child", pid=proc.pid)
+                lifeline.child_started()
             while proc.poll() is None:
                 for event in tail.read():
                     on_event(event)
@@ -153,10 +177,15 @@ def run_child(plan: RunPlan, on_event: Callable[[dict[str, Any]], None]) -> Chil
         except KeyboardInterrupt:
             interrupted = True
             on_event({"event": "interrupt"})
-            killed = stop_child(proc)
+            if proc is not None:
+                killed = stop_child(proc)
     for event in tail.read():
         on_event(event)
-    return ChildOutcome(returncode=proc.returncode, interrupted=interrupted, killed=killed)
+    if key is not None:
+        pidfiles.forget(key)
+    pidfiles.reap_stale()  # what a killed child could not stop (its owner is gone now)
+    returncode = proc.returncode if proc is not None else None
+    return ChildOutcome(returncode=returncode, interrupted=interrupted, killed=killed)
 
 
 def stop_child(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE_S) -> bool:

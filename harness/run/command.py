@@ -1,10 +1,11 @@
 """``chaos-audit run``: audit a target and write the report; the exit code is the CI gate.
 
-Order of things: validate everything (exit 2 before anything starts), clear the previous report's
-files, run the scenarios in a pytest child (live progress on the console), read the plugin's
-``run.json`` back, write audit.json / audit.md / audit.html / junit.xml (+ Allure), then exit:
-0 gate passed, 1 gate failed, 2 bad usage or invalid target file, 3 the run did not complete
-(harness error, interrupted; the report names the scenarios that are missing).
+Order of things: validate everything (exit 2 before anything starts), reap what a dead earlier
+run left running, clear the previous report's files, run the scenarios in a pytest child (live
+progress on the console), read the plugin's ``run.json`` back, write audit.json / audit.md /
+audit.html / junit.xml (+ Allure), then exit: 0 gate passed, 1 gate failed, 2 bad usage or invalid
+target file, 3 the run did not complete (harness error, interrupted; the report names the
+scenarios that are missing).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def main(args: argparse.Namespace) -> int:
 
     plan = build_plan(args)  # ConfigError -> exit 2, nothing started
     console = Console(quiet=plan.quiet)
+    reap_dead_runs()
     _clear_outputs(plan.report_dir)
     console.header(plan)
     started = time.time()
@@ -90,6 +92,18 @@ def main(args: argparse.Namespace) -> int:
         _show_log_tail(plan.report_dir / "pytest.log", interrupted=outcome.interrupted)
         return EXIT_INCOMPLETE
     return EXIT_OK if report.gate_passed else EXIT_GATE_FAILED
+
+
+def reap_dead_runs() -> list[str]:
+    """Kill what an earlier run that died (SIGKILL, OOM) left running: its pytest child, the proxy,
+    the provider, PostgreSQL, the target's services; remove its temp dirs. Before anything starts,
+    so the leftovers cannot hold ports, CPU or the report dir during this run."""
+    from harness.process.pidfiles import PidFiles
+
+    reaped = PidFiles.default().reap_stale()
+    for line in reaped:
+        print(f"chaos-audit: {line}", file=sys.stderr)
+    return reaped
 
 
 def read_run_json(path: Path) -> dict[str, Any] | None:

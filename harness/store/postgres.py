@@ -2,9 +2,11 @@
 
 The harness is the server's parent (``Popen`` + ``wait``): a SIGKILLed postmaster is reaped at
 once, so a restart is not delayed by a slow PID 1 (DESIGN.md §6). The server runs in its own
-process group so a kill takes its backends with it, as a machine crash would. ``fsync`` is off
-(only an OS crash could lose data; a process crash cannot) but ``synchronous_commit`` stays on, so
-every committed row survives a SIGKILL and comes back through crash recovery.
+process group so a kill takes its backends with it, as a machine crash would, and is SIGKILLed
+by the kernel if the harness dies (``die_with_parent``; its backends follow the postmaster).
+``fsync`` is off (only an OS crash could lose data; a process crash cannot) but
+``synchronous_commit`` stays on, so every committed row survives a SIGKILL and comes back through
+crash recovery.
 
 Scenarios get a fresh database quickly by cloning a template database (``create_database``).
 """
@@ -25,6 +27,7 @@ from types import TracebackType
 import psycopg
 
 from harness.errors import StoreError
+from harness.process.lifeline import die_with_parent
 from harness.process.pidfiles import PidFiles, process_start_time, wait_gone
 from harness.store.pgbin import RunAs, resolve_bin_dir, run_as_user
 
@@ -124,6 +127,7 @@ class EmbeddedPostgres:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),  # armed after the user switch, which would clear it
                 env=self._env(),
                 user=self._uid,
                 group=self._gid,

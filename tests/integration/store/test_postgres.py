@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from harness.process.pidfiles import PidFiles, process_start_time
+from harness.process.pidfiles import PidFiles, process_start_time, wait_gone
 from harness.store.postgres import EmbeddedPostgres, child_pids
 
 
@@ -95,14 +95,18 @@ def test_a_killed_harness_is_reaped_by_the_next_run(tmp_path: Path) -> None:
     try:
         assert harness.stdout is not None
         pg_pid, port, base = harness.stdout.readline().split()
+        started = process_start_time(int(pg_pid))
         harness.send_signal(signal.SIGKILL)
         harness.wait()
-        # The orphaned server is still up: the killed run could not clean it.
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", connect_timeout=2) as conn:
-            conn.execute("SELECT 1")
-        reaped = PidFiles(state / "pids").reap_stale()
-        assert any("postgres" in line and "killed" in line for line in reaped), reaped
+        # The server dies with the harness (the kernel's parent-death signal), not with the next run.
+        wait_gone(int(pg_pid), started, timeout=5)
         assert process_start_time(int(pg_pid)) is None
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", connect_timeout=2)
+        # The killed run could not remove its cluster: the next run does.
+        assert Path(base).exists()
+        reaped = PidFiles(state / "pids").reap_stale()
+        assert any("pg-dir" in line and "removed 1 path(s)" in line for line in reaped), reaped
         assert not Path(base).exists()
         assert PidFiles(state / "pids").reap_stale() == []
     finally:

@@ -1,0 +1,91 @@
+"""Reaping what a dead run left: owner chains (run command -> pytest child -> services), own records.
+
+Real processes: a "run command" script starts a "pytest child" and records it; the child starts a
+"service" and records it (owned by the child); then the run command exits, as a SIGKILLed one
+would, leaving the child and its service running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from harness.process.pidfiles import PidFiles, is_same_process, process_start_time
+
+CHILD = """
+import subprocess, sys, time
+from pathlib import Path
+from harness.process.pidfiles import PidFiles
+service = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True,
+                           stdout=subprocess.DEVNULL)
+PidFiles(Path(sys.argv[1])).record("service", pid=service.pid)
+Path(sys.argv[2]).write_text(str(service.pid))
+time.sleep(60)
+"""
+
+RUN = """
+import subprocess, sys, time
+from pathlib import Path
+from harness.process.pidfiles import PidFiles
+child = subprocess.Popen([sys.executable, "-c", sys.argv[3], sys.argv[1], sys.argv[2]], start_new_session=True,
+                         stdout=subprocess.DEVNULL)
+PidFiles(Path(sys.argv[1])).record("pytest-child", pid=child.pid)
+while not Path(sys.argv[2]).exists():
+    time.sleep(0.01)
+print(child.pid, flush=True)
+"""
+
+
+def _orphaned_chain(tmp_path: Path) -> tuple[int, int]:
+    """The pids of a live child and its live service, whose run command has exited."""
+    state, ready = tmp_path / "pids", tmp_path / "service.pid"
+    run = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(RUN), str(state), str(ready), textwrap.dedent(CHILD)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert run.stdout is not None
+    child = int(run.stdout.readline())
+    assert run.wait(timeout=30) == 0
+    return child, int(ready.read_text())
+
+
+def test_a_dead_runs_child_and_the_services_it_owns_are_all_reaped(tmp_path: Path) -> None:
+    child, service = _orphaned_chain(tmp_path)
+    starts = {pid: process_start_time(pid) for pid in (child, service)}
+    try:
+        assert all(is_same_process(pid, start) for pid, start in starts.items())
+        reaped = PidFiles(tmp_path / "pids").reap_stale()
+        assert any(
+            "reaped pytest-child of dead run" in line and f"killed pid {child}" in line for line in reaped
+        )
+        assert any(f"reaped service of dead run {child}: killed pid {service}" in line for line in reaped)
+        assert not any(is_same_process(pid, start) for pid, start in starts.items())
+        assert list((tmp_path / "pids").glob("*.json")) == []
+    finally:
+        for pid, start in starts.items():
+            if is_same_process(pid, start):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_reap_own_kills_only_what_this_process_recorded(tmp_path: Path) -> None:
+    mine = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        pidfiles = PidFiles(tmp_path / "pids")
+        pidfiles.record("service", pid=mine.pid)
+        # a record of another live harness process (our parent, pytest's launcher) stays untouched
+        other = tmp_path / "pids" / f"{os.getppid()}-other-paths.json"
+        other.write_text(
+            f'{{"owner_pid": {os.getppid()}, "owner_start": {process_start_time(os.getppid())}, '
+            '"name": "other", "cleanup_paths": []}'
+        )
+        lines = pidfiles.reap_own()
+        assert lines == [f"reaped service of this run: killed pid {mine.pid}, removed 0 path(s)"]
+        assert mine.wait(timeout=5) == -signal.SIGKILL
+        assert [p.name for p in (tmp_path / "pids").glob("*.json")] == [other.name]
+    finally:
+        if mine.poll() is None:
+            mine.kill()
