@@ -300,11 +300,9 @@ def _record_verdict(
         reason = str(report.longrepr[2]).removeprefix("Skipped: ").removeprefix(UNKNOWN_PREFIX)
     elif report.failed:
         reason = str(call.excinfo.value) if call.excinfo else report.longreprtext[-2000:]
-        if report.when == "setup":
-            verdict, harness_error = (
-                "unknown",
-                True,
-            )  # the harness could not even start: not the target's fault
+        if report.when == "setup" or _is_harness_error(call):
+            # the harness could not start or drive the scenario: not the target's fault, never a finding
+            verdict, harness_error = "unknown", True
     item.config.stash[RECORD_KEY].append(
         {
             **dict(marker.kwargs),
@@ -319,6 +317,14 @@ def _record_verdict(
             "error_type": call.excinfo.typename if call.excinfo and report.failed else None,
         }
     )
+
+
+def _is_harness_error(call: pytest.CallInfo[None]) -> bool:
+    """True for the harness's own errors (``harness.errors.HarnessError``: a service that would not
+    start, a fault that could not be injected, a placeholder that could not be filled...)."""
+    from harness.errors import HarnessError
+
+    return call.excinfo is not None and isinstance(call.excinfo.value, HarnessError)
 
 
 # -- live progress -------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ class AuditReport:
 
     @property
     def harness_errors(self) -> list[ScenarioResult]:
-        """Scenarios the harness could not even set up (their verdict is unknown, not the target's fault)."""
+        """Scenarios the harness could not set up or drive (unknown: never the target's fault)."""
         return [s for s in self.scenarios if s.harness_error]
 
     @property
@@ -152,7 +152,11 @@ def score_of(scenarios: Sequence[ScenarioResult], *, complete: bool = True) -> s
 
 
 def gate_failures(scenarios: Sequence[ScenarioResult], fail_on: str) -> list[str]:
-    """Ids that fail the CI gate: failed at or above ``fail_on`` severity; ``any`` = anything not passed."""
+    """Ids that fail the CI gate: failed at or above ``fail_on`` severity; ``any`` = anything not passed.
+
+    A harness error never counts against the target: it makes the run incomplete instead (exit 3).
+    """
+    scenarios = [s for s in scenarios if not s.harness_error]
     if fail_on == "any":
         return [s.id for s in scenarios if s.verdict != "pass"]
     threshold = Severity(fail_on.upper()).rank
@@ -171,7 +175,8 @@ def scenario_from_record(record: Mapping[str, Any], report_dir: Path | None = No
         for v in c.get("violations", ())
     )
     history = f"histories/{sid}.jsonl"
-    verdict = str(record.get("verdict", "unknown"))
+    harness_error = bool(record.get("harness_error", False))
+    verdict = "unknown" if harness_error else str(record.get("verdict", "unknown"))  # never a finding
     return ScenarioResult(
         id=sid,
         title=str(record.get("title") or (known.title if known else sid)),
@@ -184,7 +189,7 @@ def scenario_from_record(record: Mapping[str, Any], report_dir: Path | None = No
         duration_s=float(record.get("duration_s") or 0.0),
         reason=str(record.get("reason") or ""),
         checks=checks,
-        harness_error=bool(record.get("harness_error", False)),
+        harness_error=harness_error,
         history=history if report_dir is None or (report_dir / history).exists() else None,
     )
 

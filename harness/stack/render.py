@@ -6,7 +6,8 @@ Placeholders are deliberately few and explicit so a target file stays readable:
 (through the fault proxy when a link exists), ``{broker_url}`` the ``redis://`` URL of the target's
 ``role: broker`` service (local backend), ``{defects}`` the defects switched on,
 ``{timing.X}`` a value of the target's timing section, and per-call values such as ``{n}`` or
-``{batch_id}``. An unknown placeholder is a ConfigError naming it.
+``{batch_id}``. An unknown placeholder is a ConfigError naming it; the target loader finds every
+one before anything starts (``harness.target.placeholders``), so this check is only a backstop.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from typing import Any
 from harness.errors import ConfigError
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
+
+
+def placeholder_names(template: str) -> list[str]:
+    """The ``{name}`` placeholders of ``template``, in order (what :func:`render` will look up)."""
+    return _PLACEHOLDER.findall(template)
 
 
 def render(template: str, values: Mapping[str, Any], *, where: str) -> str:

@@ -1,7 +1,8 @@
 """Load and validate a target file; a wrong field is a ConfigError naming it (CLI exit code 2).
 
 Validation happens before anything is started or injected, so a typo never leaves a half-built
-stack behind.
+stack behind: the YAML's shape (``shape``), the fields (``model``), then every placeholder and
+reference (``placeholders``). Whatever the file holds, the outcome is a Target or a ConfigError.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pydantic import ValidationError
 
 from harness.errors import ConfigError
 from harness.target.model import Target
+from harness.target.placeholders import check_target
+from harness.target.shape import check_shape
 
 REFERENCE_TARGET = "reference"
 #: a target file is a few KB; anything this big is the wrong file, not a target (exit 2, not a hang)
@@ -50,14 +53,17 @@ def parse_target(data: Any, *, source: str) -> Target:
         raise ConfigError(
             f"{source}: a target file must be a YAML mapping at the top level", field="(top level)"
         )
+    check_shape(data, source=source)  # no alias bomb, no cycle, no absurd nesting: validation stays quick
     try:
-        return Target.model_validate(data)
+        target = Target.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
         lines = "\n  ".join(_describe(e) for e in errors)
         first = errors[0]
         field = _field_path(tuple(first["loc"]))
         raise ConfigError(f"invalid target file {source}:\n  {lines}", field=field) from exc
+    check_target(target, source=source)  # placeholders and references: resolved now, not at launch
+    return target
 
 
 def load_target(path: str | Path | None) -> tuple[Target, Path]:
@@ -93,4 +99,6 @@ def _load_file(file: Path) -> Target:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file}: not valid YAML: {exc}", field="(yaml)") from exc
+    except (ValueError, OverflowError, RecursionError) as exc:  # 2024-02-30, a 5000-digit int, [[[[...
+        raise ConfigError(f"{file}: a value cannot be read: {exc}", field="(yaml)") from exc
     return parse_target(data, source=str(file))

@@ -94,3 +94,37 @@ def test_only_selects_scenarios_by_audit_id(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_scenarios=SCENARIOS)
     result = pytester.runpytest("-p", "no:cacheprovider", "--chaos-only", "TEST-X-001")
     result.assert_outcomes(passed=1)
+
+
+HARNESS_ERRORS = """
+import pytest
+from harness.errors import ConfigError, ServiceError
+from harness.stack.render import render
+
+
+@pytest.mark.audit(id="TEST-X-010", title="service will not start", task="T", severity="CRITICAL")
+def test_service_error(audit):
+    raise ServiceError("api did not become ready within 20 s")
+
+
+@pytest.mark.audit(id="TEST-X-011", title="placeholder", task="T", severity="CRITICAL")
+def test_placeholder(audit):
+    render("{timing.nope}", {}, where="services.api.env.X")
+
+
+@pytest.mark.audit(id="TEST-X-012", title="a real finding", task="T", severity="CRITICAL")
+def test_finding(audit):
+    assert False, "two results committed"
+"""
+
+
+def test_a_harness_error_mid_scenario_is_unknown_never_fail(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(FAKE_STACK)
+    pytester.makepyfile(test_scenarios=HARNESS_ERRORS)
+    report_dir = pytester.path / "report"
+    pytester.runpytest("-p", "no:cacheprovider", "--chaos-report-dir", str(report_dir))
+    by_id = {s["id"]: s for s in json.loads((report_dir / "run.json").read_text())["scenarios"]}
+    for sid, words in (("TEST-X-010", "did not become ready"), ("TEST-X-011", "unknown placeholder")):
+        assert by_id[sid]["verdict"] == "unknown" and by_id[sid]["harness_error"] is True, by_id[sid]
+        assert words in by_id[sid]["reason"]
+    assert by_id["TEST-X-012"]["verdict"] == "fail" and by_id["TEST-X-012"]["harness_error"] is False

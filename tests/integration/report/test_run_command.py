@@ -149,6 +149,27 @@ def test_a_wrong_field_exits_2_naming_it_with_nothing_started(tmp_path: Path) ->
     assert _processes_with(marker) == []
 
 
+def test_an_unknown_placeholder_exits_2_naming_the_field_with_nothing_started(tmp_path: Path) -> None:
+    from harness.target.load import load_target
+
+    _, reference = load_target(None)
+    text = reference.read_text().replace('"{timing.lease_s}"', '"{timing.nope}"', 1)
+    bad = tmp_path / "target.yaml"
+    bad.write_text(text)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    marker = f"chaos-audit-test-{uuid.uuid4()}"
+    env = {**os.environ, "TMPDIR": str(scratch), "CHAOS_TEST_MARKER": marker}
+    out = tmp_path / "report"
+    done = subprocess.run(_command("--target", str(bad), "--report-dir", str(out)), env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "(field: services.api.env.REFTARGET_LEASE_S)" in done.stderr
+    assert "unknown placeholder {timing.nope}" in done.stderr
+    assert not out.exists() and list(scratch.iterdir()) == []
+    assert _processes_with(marker) == []
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [(("--only", "TEST-RR-404"), "unknown scenario id"), (("--defect", "typo_defect"), "unknown defect"),

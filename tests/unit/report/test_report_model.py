@@ -92,6 +92,19 @@ def test_a_setup_error_is_a_harness_error_and_makes_the_run_incomplete(
     assert [s.id for s in report.harness_errors] == ["TEST-RR-004"] and not report.complete
 
 
+def test_a_harness_error_never_counts_against_the_gate_not_even_with_fail_on_any(
+    make_report: Callable[..., AuditReport], run_record: dict[str, Any]
+) -> None:
+    # TEST-RR-006 is CRITICAL and failed in the fixture: as a harness error it is no finding at all
+    run_record["scenarios"][1].update(verdict="fail", harness_error=True, reason="ServiceError: api")
+    report = make_report(run_record)
+    by_id = {s.id: s for s in report.scenarios}
+    assert by_id["TEST-RR-006"].verdict == "unknown" and by_id["TEST-RR-006"].remediation is None
+    assert report.score != "FAIL" and not report.complete
+    assert "TEST-RR-006" not in gate_failures(report.scenarios, "any")
+    assert gate_failures(report.scenarios, "critical") == []
+
+
 def test_a_run_that_died_before_run_json_has_no_scenarios(make_report: Callable[..., AuditReport]) -> None:
     report = make_report(None, incomplete_reason="the scenario run ended before writing run.json")
     assert report.scenarios == () and not report.complete and report.score == "PARTIAL"
