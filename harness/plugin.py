@@ -291,6 +291,7 @@ def _record_verdict(
     item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport, marker: Any
 ) -> None:
     from harness.scenario import UNKNOWN_PREFIX
+    from harness.target.needs import declared
 
     run = item.stash.get(RUN_KEY, None)
     if report.passed:
@@ -319,7 +320,7 @@ def _record_verdict(
             "contract_used": sorted(run.used) if run else [],
             #: fields used but not in the marker's needs: a harness bug (``target check`` would
             #: promise the scenario can run where it cannot); the audit's own tests require none
-            "undeclared_use": sorted(run.used - set(run.meta.needs)) if run else [],
+            "undeclared_use": sorted(run.used - declared(run.meta.needs)) if run else [],
             "duration_s": round(report.duration, 3),
             "nodeid": item.nodeid,
             "harness_error": harness_error,

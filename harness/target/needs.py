@@ -16,6 +16,10 @@ for, in the same spelling the harness records them as they are used (``audit.use
 ``workflow``                    the target's ``workflow:`` section (multi-step workflows)
 =============================== ===========================================================
 
+A trailing ``?`` marks a need the scenario uses when the target has it and does without
+otherwise (``logs.events.retrying?``: one more outcome it accepts): it never makes the scenario
+``unknown``, and using it is declared use.
+
 :func:`undeclared` answers from the file alone (no stack) why a need cannot be met; the live
 half (does the declared query run, is the field in the answer) is ``harness.target.check``. The
 audit's own tests check that a scenario never uses a field it did not declare.
@@ -128,10 +132,17 @@ def unmet(target: Target, needs: Iterable[str], *, has_database: bool = True) ->
     """One message per need the target file cannot meet, in the words of an ``unknown`` verdict."""
     out = []
     for need in needs:
+        if need.endswith("?"):
+            continue
         why = undeclared(target, need, has_database=has_database)
         if why is not None:
             out.append(f"the target does not answer {need!r} ({why})")
     return out
+
+
+def declared(needs: Iterable[str]) -> set[str]:
+    """The fields ``needs`` covers, optional or not (what a scenario may record as used)."""
+    return {n.removesuffix("?") for n in needs}
 
 
 def _adapter_answers(target: Target, name: str) -> bool:
