@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "harness.session.command",
         "interactive chaos console against a live stack: inject and heal faults, watch states",
     ),
+    "target": (
+        "harness.target.check_command",
+        "check a target file: exercise its contract on a live stack, say which scenarios can run",
+    ),
     "images": ("harness.images.cli", "build the docker backend's container images (--offline: no registry)"),
 }
 

@@ -178,6 +178,7 @@ def audit(request: pytest.FixtureRequest, chaos_stack: Any) -> Iterator[Any]:
     if marker is None:
         raise pytest.UsageError(f"{request.node.nodeid}: the audit fixture needs @pytest.mark.audit(...)")
     meta = AuditMeta(**marker.kwargs)
+    _skip_unmet_needs(request.config, chaos_stack, meta.needs)
     seed = request.config.stash[SEED_KEY]
     run = ScenarioRun(meta, chaos_stack, History(), seed=seed)
     request.node.stash[RUN_KEY] = run
@@ -199,15 +200,30 @@ def audit(request: pytest.FixtureRequest, chaos_stack: Any) -> Iterator[Any]:
             print(f"chaos-audit: {meta.id}: " + "; ".join(errors))
 
 
+def _skip_unmet_needs(config: pytest.Config, stack: Any, needs: tuple[str, ...]) -> None:
+    """``unknown`` before anything starts when the target file lacks what the scenario declares.
+
+    The same answer ``chaos-audit target check`` prints; what the file declares but the live
+    system cannot answer (a query on the wrong table) still ends the scenario unknown as it runs.
+    """
+    from harness.scenario import UNKNOWN_PREFIX
+    from harness.target.needs import unmet
+
+    has_database = config.getoption("--chaos-backend") != "external" or bool(stack.target.database.dsn)
+    missing = unmet(stack.target, needs, has_database=has_database)
+    if missing:
+        pytest.skip(UNKNOWN_PREFIX + "; ".join(missing))
+
+
 def _should_sample(config: pytest.Config, stack: Any) -> bool:
     """Sample states into the history, except on someone's running database with the default query.
 
     The default query reads every item; on an external (e.g. staging) database that could be
-    millions of rows, so there the target file must opt in with ``database.invariants.sample_items``.
+    millions of rows, so there the target file must opt in by giving ``database.observations.items``.
     """
     if config.getoption("--chaos-backend") != "external":
         return True
-    return "sample_items" in stack.target.database.invariants
+    return "items" in stack.target.database.observations
 
 
 def _save_history(config: pytest.Config, scenario_id: str, run: Any) -> None:
@@ -287,6 +303,7 @@ def _record_verdict(
     item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport, marker: Any
 ) -> None:
     from harness.scenario import UNKNOWN_PREFIX
+    from harness.target.needs import declared
 
     run = item.stash.get(RUN_KEY, None)
     if report.passed:
@@ -311,6 +328,9 @@ def _record_verdict(
             "evidence": dict(run.evidence_items) if run else {},
             "checks": [c.to_json() for c in run.checks] if run else [],
             "contract_used": sorted(run.used) if run else [],
+            #: fields used but not in the marker's needs: a harness bug (``target check`` would
+            #: promise the scenario can run where it cannot); the audit's own tests require none
+            "undeclared_use": sorted(run.used - declared(run.meta.needs)) if run else [],
             "duration_s": round(report.duration, 3),
             "nodeid": item.nodeid,
             "harness_error": harness_error,

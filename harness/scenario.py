@@ -146,7 +146,7 @@ class ScenarioRun:
     @property
     def queue_store(self) -> str:
         """The service holding the queue: the broker when the target has one, else its database."""
-        brokers = self.stack.target.services_with_role("broker")  # type: ignore[arg-type]
+        brokers = self.stack.target.services_with_role("broker")
         return brokers[0] if brokers else self._role("db", 1)[0]
 
     def link(self, source: str, to_role: str) -> str:
@@ -161,10 +161,11 @@ class ScenarioRun:
         raise ObservationMissing(field, "no link through the fault proxy")
 
     def _role(self, role: str, n: int) -> list[str]:
-        self.used.add(f"services.{role}" + (f"*{n}" if n > 1 else ""))
+        field = f"services.{role}" + (f"*{n}" if n > 1 else "")
+        self.used.add(field)
         names = self.stack.target.services_with_role(role)  # type: ignore[arg-type]
         if len(names) < n:
-            raise ObservationMissing(f"services (role {role})", f"the scenario needs {n}, the target has {len(names)}")
+            raise ObservationMissing(field, f"the scenario needs {n}, the target has {len(names)}")
         return names[:n]
 
     # -- evidence and checks ------------------------------------------------------------------------

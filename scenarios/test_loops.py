@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from typing import Any
 
 import pytest
 
-from harness.logs import LogEntry, TargetLogs
 from harness.scenario import ScenarioRun
 from harness.target.client import Answer, TargetClient
 from harness.target.model import HttpCall
@@ -22,6 +22,7 @@ from harness.workload import (
     item_error,
     items_by_seq,
     ledger,
+    log_events,
     poll_until,
     settle_timeout,
     wait_terminal,
@@ -53,15 +54,17 @@ def listing_calls(audit: ScenarioRun) -> int:
     return sum(1 for e in ledger(audit) if e.get("kind") == "listing")
 
 
-def warnings_about(entries: list[LogEntry], batch_id: str, correlation_id: str, term: str) -> list[LogEntry]:
-    """Warning-or-worse entries of one batch (by correlation id or batch id) that mention ``term``."""
-    return [
-        e
-        for e in entries
-        if (e.correlation_id == correlation_id or e.mentions(batch_id))
-        and (e.level or "").lower() in WARNING_LEVELS
-        and e.mentions(term)
-    ]
+def warnings(audit: ScenarioRun, **match: Any) -> list[dict[str, Any]]:
+    """Warning-or-worse log lines of every started service matching ``match`` (see ``log_events``)."""
+    level = audit.stack.target.logs.level_field
+    return [e for svc in audit.stack.started for e in log_events(audit, svc, **match)
+            if str(e.get(level)).lower() in WARNING_LEVELS]  # fmt: skip
+
+
+def brief(audit: ScenarioRun, entry: dict[str, Any]) -> dict[str, Any]:
+    """A log line as evidence: its event and level."""
+    spec = audit.stack.target.logs
+    return {"event": entry.get(spec.event_field), "level": entry.get(spec.level_field)}
 
 
 @pytest.mark.audit(
@@ -69,10 +72,19 @@ def warnings_about(entries: list[LogEntry], batch_id: str, correlation_id: str, 
     title="Paginated listing whose has_more never ends: loop is bounded",
     task=TASK,
     severity="HIGH",
+    needs=(
+        "logs.correlation_field",
+        "logs.events.truncated",
+        "observe.batch_fields.total",
+        "observe.batch_fields.truncated",
+        "observe.items",
+        "services.api",
+        "services.worker*2",
+    ),
 )
 def test_rr_sl01_pagination_is_bounded(audit: ScenarioRun) -> None:
     # Given a target bounded to 10 pages / 3 s of listing, and a listing that never ends.
-    audit.stack.start(services=["api", "worker-1", "worker-2"],
+    audit.stack.start(services=[audit.api, *audit.workers(2)],
                       timing={"pagination_max_pages": 10, "pagination_max_s": 3.0})  # fmt: skip
     t = audit.stack.timing
     max_pages, max_s = int(t["pagination_max_pages"]), float(t["pagination_max_s"])
@@ -84,12 +96,15 @@ def test_rr_sl01_pagination_is_bounded(audit: ScenarioRun) -> None:
     started = time.monotonic()
     batch_id = client.batch_id_of(create_from_listing(audit, client, cid))
 
+    def total() -> int:
+        return int(audit.observe.batch_field(client.progress(batch_id).body, "total") or 0)
+
+    total()  # a target that does not report it: unknown now, not a runaway loop later
+
     # Then the target stops paginating at its bound; the harness's own bound is twice the
     # target's duration bound plus a lease: past it the loop is runaway and the scenario fails.
     harness_bound = 2 * max_s + 2 * float(t["lease_s"])
-    stopped = poll_until(
-        lambda: client.progress(batch_id).body.get("total", 0) > 0, timeout=harness_bound, interval=0.05
-    )
+    stopped = poll_until(lambda: total() > 0, timeout=harness_bound, interval=0.05)
     stopped_after = round(time.monotonic() - started, 2)
     pages_at_stop = listing_calls(audit)
     audit.evidence("listing_pages_read", pages_at_stop, expected=f"<= {max_pages}")
@@ -107,17 +122,21 @@ def test_rr_sl01_pagination_is_bounded(audit: ScenarioRun) -> None:
     # The state says truncated, a warning was logged, and the items read so far are processed.
     final = wait_terminal(audit, client, batch_id, timeout=settle_timeout(audit, 2 * max_pages))
     doc = client.progress(batch_id).body
-    truncated = bool(doc.get("truncated")) or "truncat" in str(doc.get("status_reason") or "").lower()
-    audit.evidence("state", {"status": final, "truncated": doc.get("truncated"),
-                             "status_reason": doc.get("status_reason")}, expected="truncated")  # fmt: skip
+    flag = audit.observe.batch_field(doc, "truncated")
+    reason = audit.observe.batch_field(doc, "reason", optional=True)
+    truncated = bool(flag) or "truncat" in str(reason or "").lower()
+    audit.evidence("state", {"status": final, "truncated": flag, "reason": reason},
+                   expected="truncated")  # fmt: skip
     audit.expect("state_says_truncated", truncated, detail={"progress": doc})
-    warned = warnings_about(TargetLogs.of(audit.stack).entries(), batch_id, cid, "truncat")
-    audit.evidence("truncation_warning", warned[0].brief() if warned else None, expected="a warning line")
+    warned = warnings(audit, event="truncated", correlation=cid)
+    first_warning = brief(audit, warned[0]) if warned else None
+    audit.evidence("truncation_warning", first_warning, expected="a warning line")
     audit.expect("truncation_logged_as_warning", bool(warned), detail={"correlation_id": cid})
     completed = sum(1 for v in client.items(batch_id) if v.state == "completed")
-    audit.evidence("items_processed", f"{completed}/{doc.get('total')}", expected="every item read")
-    audit.expect("read_items_processed", final == "completed" and completed == doc.get("total"),
-                 detail={"state": final, "completed": completed, "total": doc.get("total")})  # fmt: skip
+    read = total()
+    audit.evidence("items_processed", f"{completed}/{read}", expected="every item read")
+    audit.expect("read_items_processed", final == "completed" and completed == read,
+                 detail={"state": final, "completed": completed, "total": read})  # fmt: skip
     audit.expect("no_listing_after_stop", listing_calls(audit) == pages_at_stop,
                  detail={"pages_at_stop": pages_at_stop, "pages_now": listing_calls(audit)})  # fmt: skip
     audit.conclude()
@@ -128,11 +147,21 @@ def test_rr_sl01_pagination_is_bounded(audit: ScenarioRun) -> None:
     title="Malformed response for item 5: per-item error isolation",
     task=TASK,
     severity="HIGH",
+    needs=(
+        "logs.item_field",
+        "observe.item_fields.error_kind",
+        "observe.item_fields.error_message",
+        "observe.item_fields.error_status",
+        "observe.items",
+        "services.api",
+        "services.worker",
+    ),
 )
 def test_rr_sl02_item_errors_are_isolated(audit: ScenarioRun) -> None:
     # Given one worker (the loop goes through the items in order) and batches created before it
     # starts, so the provider can be scripted per item id.
-    audit.stack.start(services=["api"])
+    (worker,) = audit.workers(1)
+    audit.stack.start(services=[audit.api])
     client = audit.client()
     isolated = client.batch_id_of(client.create_batch(N))
     flooded = client.batch_id_of(client.create_batch(N))
@@ -143,22 +172,19 @@ def test_rr_sl02_item_errors_are_isolated(audit: ScenarioRun) -> None:
         for item_id in poisoned:
             rules.enter_context(audit.provider.rule(item_id, malformed=True))
         # When the worker runs both batches.
-        audit.stack.start_service("worker-1")
+        audit.stack.start_service(worker)
         state_1 = wait_terminal(audit, client, isolated, timeout=settle_timeout(audit, N))
         state_2 = wait_terminal(audit, client, flooded, timeout=settle_timeout(audit, N))
 
     # Then item 5 failed with its own error and was logged; items 6-20 went on.
     items = items_by_seq(client, isolated)
     five = items[5]
-    audit.evidence(
-        "item_5", {"state": five.state, "error": item_error(five)[-120:]}, expected="failed (malformed)"
-    )
-    audit.expect(
-        "item_5_failed", five.state == "failed", detail={"state": five.state, "error": item_error(five)}
-    )
-    logged = [e for e in TargetLogs.of(audit.stack).entries()
-              if e.item_id == five.id and (e.level or "").lower() in WARNING_LEVELS]  # fmt: skip
-    audit.evidence("item_5_log", logged[-1].brief() if logged else None, expected="an error line for item 5")
+    error = item_error(audit, five)
+    audit.evidence("item_5", {"state": five.state, "error": error[-120:]}, expected="failed (malformed)")
+    audit.expect("item_5_failed", five.state == "failed", detail={"state": five.state, "error": error})
+    logged = warnings(audit, item=five.id)
+    last_line = brief(audit, logged[-1]) if logged else None
+    audit.evidence("item_5_log", last_line, expected="an error line for item 5")
     audit.expect("item_5_logged", bool(logged), detail={"item_id": five.id})
     others = {s: v.state for s, v in items.items() if s != 5}
     not_done = {s: st for s, st in others.items() if st != "completed"}

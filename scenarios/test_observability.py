@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from harness.logs import LogEntry, TargetLogs, event_matcher, rebuild_flow
+from harness.logs import LogEntry, Matcher, TargetLogs, rebuild_flow
 from harness.scenario import ScenarioRun
 from harness.workload import (
     TERMINAL,
     items_by_seq,
+    log_events,
     settle_timeout,
     wait_terminal,
     work_calls,
@@ -27,7 +28,6 @@ from harness.workload import (
 )
 
 TASK = "10. Observability"
-WORKERS = ["worker-1", "worker-2"]
 #: room to act while a call is held; few attempts; no breaker between the independent modes
 TIMING = {"provider_timeout_s": 2.0, "max_attempts": 2, "breaker_threshold": 20}
 PROBLEM_LEVELS = {"warning", "warn", "error", "critical", "fatal"}
@@ -64,11 +64,24 @@ def diagnose(logs: TargetLogs, mode: FailureMode) -> tuple[LogEntry | None, int,
     return found, len(trail), round((time.monotonic() - started) * 1000, 1)
 
 
-@pytest.mark.audit(id="TEST-RR-O01", title="Root cause of each failure found by correlation id", task=TASK,
-                   severity="MEDIUM")  # fmt: skip
+@pytest.mark.audit(
+    id="TEST-RR-O01",
+    title="Root cause of each failure found by correlation id",
+    task=TASK,
+    severity="MEDIUM",
+    needs=(
+        "logs.correlation_field",
+        "logs.item_field",
+        "observe.item_fields.holder",
+        "observe.items",
+        "services.api",
+        "services.worker*2",
+    ),
+)
 def test_rr_o01_failure_diagnosis(audit: ScenarioRun) -> None:
     # Given one batch per failure mode, each with its own correlation id, scripted on item 2.
-    audit.stack.start(services=["api"], timing=TIMING)
+    workers = audit.workers(2)
+    audit.stack.start(services=[audit.api], timing=TIMING)
     client = audit.client()
     failures = modes()
     for m in failures:
@@ -83,7 +96,7 @@ def test_rr_o01_failure_diagnosis(audit: ScenarioRun) -> None:
             if m.rule is not None:
                 faults.enter_context(audit.provider.rule(m.item_id, **m.rule))
         with audit.provider.barrier(crash.item_id) as held:
-            for worker in WORKERS:
+            for worker in workers:
                 audit.stack.start_service(worker)
             held.wait(timeout=settle_timeout(audit, 3))
             victim = worker_holding(audit, client, crash.batch_id, 2)
@@ -106,27 +119,51 @@ def test_rr_o01_failure_diagnosis(audit: ScenarioRun) -> None:
     audit.conclude()
 
 
-#: the workflow's steps, each recognised by words of its event name, in causal order
-FLOW = [
-    ("received", event_matcher("received")),
-    ("enqueued", event_matcher("enqueued", "queued")),
-    ("claimed", event_matcher("claimed")),
-    ("provider call", event_matcher("provider")),
-    ("stored", event_matcher("stored")),
-    ("completed", event_matcher("completed")),
-]
+#: the workflow's steps in causal order, each the canonical log event (``logs.events``) that marks it
+FLOW = (
+    ("received", "create_received"),
+    ("enqueued", "enqueued"),
+    ("claimed", "claimed"),
+    ("provider call", "provider_call"),
+    ("stored", "stored"),
+    ("completed", "completed"),
+)
 
 
-@pytest.mark.audit(id="TEST-RR-O02", title="End-to-end trace rebuilt from the correlation id", task=TASK,
-                   severity="HIGH")  # fmt: skip
+def flow_steps(audit: ScenarioRun) -> list[tuple[str, Matcher]]:
+    """FLOW with each step matched by the target's own event names (a missing one: unknown)."""
+    return [(step, _event_in(audit.observe.events(event))) for step, event in FLOW]
+
+
+def _event_in(names: tuple[str, ...]) -> Matcher:
+    return lambda e: e.event in names
+
+
+@pytest.mark.audit(
+    id="TEST-RR-O02",
+    title="End-to-end trace rebuilt from the correlation id",
+    task=TASK,
+    severity="HIGH",
+    needs=(
+        "logs.correlation_field",
+        "logs.events.claimed",
+        "logs.events.completed",
+        "logs.events.create_received",
+        "logs.events.enqueued",
+        "logs.events.provider_call",
+        "logs.events.stored",
+        "services.api",
+        "services.worker",
+    ),
+)
 def test_rr_o02_trace_from_correlation_id(audit: ScenarioRun) -> None:
     # Given the whole stack: API, queue (database), a worker, the provider.
-    audit.stack.start(services=["api", "worker-1"])
+    flow = flow_steps(audit)
+    (worker,) = audit.workers(1)
+    audit.stack.start(services=[audit.api, worker])
     client = audit.client()
     cid = f"audit-o02-{uuid.uuid4().hex[:12]}"
-    audit.wait_for(
-        "worker-1 to start", lambda: TargetLogs.of(audit.stack, ["worker-1"]).entries(), timeout=20
-    )
+    audit.wait_for(f"{worker} to start", lambda: log_events(audit, worker), timeout=20)
 
     # When one workflow runs through every component under that correlation id.
     answer = client.create_batch(1, correlation_id=cid)
@@ -135,7 +172,7 @@ def test_rr_o02_trace_from_correlation_id(audit: ScenarioRun) -> None:
 
     # Then the flow is rebuilt from the correlation id alone, every step with its duration.
     trail = TargetLogs.of(audit.stack).by_correlation(cid)
-    steps = rebuild_flow(trail, FLOW)
+    steps = rebuild_flow(trail, flow)
     audit.evidence("flow", [s.to_json() for s in steps], expected="received > enqueued > claimed > "
                    "provider call > stored > completed")  # fmt: skip
     audit.evidence("entries_for_id", {"count": len(trail), "services": sorted({e.service for e in trail})})

@@ -29,11 +29,20 @@ TASK = "4. Partial completion"
 N = 20
 
 
-def _paused_or_done(client: TargetClient, batch_id: str) -> str | None:
+def _pause_state(audit: ScenarioRun, body: Any) -> dict[str, Any]:
+    """What the progress says about a pause: its flag (``observe.batch_fields.paused``) and reason."""
+    return {
+        "paused": audit.observe.batch_field(body, "paused"),
+        "reason": audit.observe.batch_field(body, "reason", optional=True),
+    }
+
+
+def _paused_or_done(audit: ScenarioRun, client: TargetClient, batch_id: str) -> str | None:
     """``paused`` once the progress says the batch waits for its provider, ``done`` if it ended first."""
     body = client.progress(batch_id).body
-    texts = [str(v).lower() for v in body.values() if isinstance(v, str)]
-    if body.get("paused") is True or any("paused" in t and "unavailable" in t for t in texts):
+    pause = _pause_state(audit, body)
+    reason = str(pause["reason"] or "").lower()
+    if pause["paused"] is True or ("paused" in reason and "unavailable" in reason):
         return "paused"
     return "done" if client.canonical(str(body[client.target.observe.status_field])) in TERMINAL else None
 
@@ -51,11 +60,23 @@ def _seqs_called(audit: ScenarioRun, items: dict[int, Any]) -> list[int]:
 
 
 @pytest.mark.audit(
-    id="TEST-RR-P01", title="Item 7 of 20 rejected: the rest still process", task=TASK, severity="HIGH"
+    id="TEST-RR-P01",
+    title="Item 7 of 20 rejected: the rest still process",
+    task=TASK,
+    severity="HIGH",
+    needs=(
+        "control.retry_item",
+        "observe.item_fields.error_kind",
+        "observe.item_fields.error_message",
+        "observe.item_fields.error_status",
+        "observe.items",
+        "services.api",
+        "services.worker",
+    ),
 )
 def test_rr_p01_item_failure_is_isolated(audit: ScenarioRun) -> None:
     # Given one worker, and a provider that rejects the 7th call (item 7) with a non-retryable 422.
-    audit.stack.start(services=["api", "worker-1"])
+    audit.stack.start(services=[audit.api, *audit.workers(1)])
     client = audit.client()
     with audit.provider.rule(nth=7, status=422):
         batch_id = client.batch_id_of(client.create_batch(N))
@@ -71,7 +92,7 @@ def test_rr_p01_item_failure_is_isolated(audit: ScenarioRun) -> None:
         final == "partial" and done == all_but_7,
         detail={"state": final, "completed": done},
     )
-    error = item_error(items[7])
+    error = item_error(audit, items[7])
     audit.evidence("item_7", f"{items[7].state}: {error[:160]}", expected="failed: provider 422 ...")
     specific = "422" in error and "unknown error" not in error.lower()
     audit.expect(
@@ -102,10 +123,16 @@ def test_rr_p01_item_failure_is_isolated(audit: ScenarioRun) -> None:
     title="Provider down after item 6: circuit breaker, then resume",
     task=TASK,
     severity="HIGH",
+    needs=(
+        "observe.batch_fields.paused",
+        "observe.items",
+        "services.api",
+        "services.worker",
+    ),
 )
 def test_rr_p02_circuit_breaker_pauses_and_resumes(audit: ScenarioRun) -> None:
     # Given one worker inside item 7 (its call held at a barrier) with items 1-6 done.
-    audit.stack.start(services=["api", "worker-1"])
+    audit.stack.start(services=[audit.api, *audit.workers(1)])
     timing = audit.stack.timing
     cooldown = float(timing["breaker_cooldown_s"])
     client = audit.client()
@@ -113,6 +140,7 @@ def test_rr_p02_circuit_breaker_pauses_and_resumes(audit: ScenarioRun) -> None:
         batch_id = client.batch_id_of(client.create_batch(N))
         held.wait(timeout=settle_timeout(audit, N))
         before = items_by_seq(client, batch_id)
+        _pause_state(audit, client.progress(batch_id).body)  # not reported: unknown, before the outage
         # When the provider goes down (every call 500), starting with the held call.
         audit.faults.provider_outage(500)
         outage_at = time.monotonic()
@@ -122,19 +150,21 @@ def test_rr_p02_circuit_breaker_pauses_and_resumes(audit: ScenarioRun) -> None:
     )
 
     # Then the breaker opens after 3-5 consecutive failures and the batch says it is paused.
-    seen = poll_until(lambda: _paused_or_done(client, batch_id), timeout=5 + 10 * cooldown)
+    seen = poll_until(lambda: _paused_or_done(audit, client, batch_id), timeout=5 + 10 * cooldown)
     paused_at = time.monotonic() if seen == "paused" else None
     audit.evidence("paused_state_visible", bool(paused_at), expected=True)
-    body = client.progress(batch_id).body
-    detail = {k: body.get(k) for k in ("status", "status_reason", "paused")}
+    detail = {"state": client.batch_state(batch_id), **_pause_state(audit, client.progress(batch_id).body)}
     audit.expect("paused_provider_unavailable", bool(paused_at), detail=detail)
     if paused_at:
         failures = _failed_calls(ledger(audit), until=paused_at)
         audit.evidence("failures_before_breaker_opened", failures, expected="3-5")
         audit.expect("breaker_opens_after_3_to_5", 3 <= failures <= 5, detail={"failures": failures})
+
         # Hold the outage until the breaker has probed twice (observed in the ledger), then heal.
-        probes_seen = lambda: sum(e["arrived_at"] > paused_at for e in work_calls(audit))  # noqa: E731
-        poll_until(lambda: probes_seen() >= 2, timeout=5 + 6 * cooldown, interval=0.1)
+        def probed_twice() -> bool:
+            return sum(float(e["arrived_at"]) > paused_at for e in work_calls(audit)) >= 2
+
+        poll_until(probed_twice, timeout=5 + 6 * cooldown, interval=0.1)
     audit.faults.heal_provider()
     healed_at = time.monotonic()
 

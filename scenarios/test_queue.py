@@ -8,6 +8,7 @@ while sampling queue depth, items in flight and the workers' memory.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -21,13 +22,13 @@ from typing import Any
 import pytest
 
 from harness.checkers.ledger import same_idempotency_key
-from harness.logs import TargetLogs
 from harness.scenario import ScenarioRun
 from harness.stack.render import render_value
 from harness.target.client import TargetClient
 from harness.workload import (
     TERMINAL,
     items_by_seq,
+    log_events,
     poll_until,
     settle_timeout,
     wait_terminal,
@@ -36,7 +37,6 @@ from harness.workload import (
 )
 
 TASK = "8. Queue resilience"
-WORKERS = ["worker-1", "worker-2"]
 LOCUSTFILE = Path(__file__).parent / "locust" / "flood.py"
 
 
@@ -50,11 +50,21 @@ def all_terminal(client: TargetClient, batch_ids: list[str]) -> bool:
 
 # -- TEST-RR-Q01 ----------------------------------------------------------------------------------
 @pytest.mark.audit(
-    id="TEST-RR-Q01", title="Queue store restart with jobs waiting", task=TASK, severity="CRITICAL"
+    id="TEST-RR-Q01",
+    title="Queue store restart with jobs waiting",
+    task=TASK,
+    severity="CRITICAL",
+    needs=(
+        "observe.health",
+        "observe.items",
+        "services.api",
+        "services.worker*2",
+    ),
 )
 def test_rr_q01_queue_survives_store_restart(audit: ScenarioRun) -> None:
     # Given jobs enqueued while no worker runs (only the API is up).
-    audit.stack.start(services=["api"])
+    workers = audit.workers(2)
+    audit.stack.start(services=[audit.api])
     client = audit.client()
     jobs = [client.batch_id_of(client.create_batch(4)) for _ in range(5)]
     before = {b: len(client.items(b)) for b in jobs}
@@ -73,7 +83,7 @@ def test_rr_q01_queue_survives_store_restart(audit: ScenarioRun) -> None:
         audit.conclude()  # lost jobs never complete: nothing more to wait for
 
     # ...and completes once workers start.
-    for worker in WORKERS:
+    for worker in workers:
         audit.stack.start_service(worker)
     bound = settle_timeout(audit, sum(before.values()))
     audit.wait_for("every job to reach a terminal state", lambda: all_terminal(client, jobs), timeout=bound)
@@ -90,11 +100,21 @@ def test_rr_q01_queue_survives_store_restart(audit: ScenarioRun) -> None:
     title="Worker dies before acknowledging; poison item is dead-lettered",
     task=TASK,
     severity="HIGH",
+    needs=(
+        "database.invariants.completed_twice",
+        "database.invariants.deliveries_over_limit",
+        "database.invariants.duplicate_outputs",
+        "observe.item_fields.holder",
+        "observe.items",
+        "services.api",
+        "services.worker*2",
+    ),
 )
 def test_rr_q02_redelivery_and_dead_letter(audit: ScenarioRun) -> None:
     t = audit.stack.timing
     lease_s, max_deliveries = float(t["lease_s"]), int(t["max_deliveries"])
-    audit.stack.start(services=["api"])
+    workers = audit.workers(2)
+    audit.stack.start(services=[audit.api])
     client = audit.client()
     audit.evidence("visibility_timeout_s", lease_s, expected=f"< job timeout {t['batch_deadline_s']} s")
     audit.expect("visibility_shorter_than_job_timeout", lease_s < float(t["batch_deadline_s"]),
@@ -104,7 +124,7 @@ def test_rr_q02_redelivery_and_dead_letter(audit: ScenarioRun) -> None:
     job = client.batch_id_of(client.create_batch(3))
     acked = items_by_seq(client, job)[2].id
     with audit.provider.barrier(acked) as held:
-        for worker in WORKERS:
+        for worker in workers:
             audit.stack.start_service(worker)
         held.wait(timeout=settle_timeout(audit, 3))
         holder = worker_holding(audit, client, job, 2)
@@ -127,7 +147,8 @@ def test_rr_q02_redelivery_and_dead_letter(audit: ScenarioRun) -> None:
     audit.evidence("calls_for_unacked_item", len(calls), expected=2)
     audit.expect("redelivered", len(redelivered) == 1, detail={"calls": calls})
     item = items_by_seq(client, job)[2]
-    audit.evidence("unacked_item", {"state": item.state, "deliveries": item.raw.get("deliveries")},
+    deliveries = audit.observe.item_field(item, "deliveries", optional=True)
+    audit.evidence("unacked_item", {"state": item.state, "deliveries": deliveries},
                    expected="completed after 2 deliveries")  # fmt: skip
     audit.expect("job_completed_once", final == "completed" and item.state == "completed",
                  detail={"batch": final, "item": item.state})  # fmt: skip
@@ -177,6 +198,8 @@ def test_rr_q02_redelivery_and_dead_letter(audit: ScenarioRun) -> None:
 # -- TEST-RR-Q03 ----------------------------------------------------------------------------------
 FLOOD, MORE, USERS = 1000, 200, 10
 PRIORITY = 10
+#: the sampler's keys and the metrics (``observe.metrics_fields``) they read
+SAMPLED = (("depth", "queue_depth"), ("processing", "processing"), ("completed", "completed"))
 
 
 def vm_rss_kb(pid: int | None) -> int | None:
@@ -195,9 +218,9 @@ def vm_rss_kb(pid: int | None) -> int | None:
 class Sampler(threading.Thread):
     """Every 100 ms: queue depth and items in flight (metrics), and each worker's resident memory."""
 
-    def __init__(self, audit: ScenarioRun, client: TargetClient) -> None:
+    def __init__(self, audit: ScenarioRun, client: TargetClient, workers: list[str]) -> None:
         super().__init__(name="q03-sampler", daemon=True)
-        self.audit, self.client = audit, client
+        self.audit, self.client, self.workers = audit, client, workers
         self.samples: list[dict[str, Any]] = []
         self.halt = threading.Event()
 
@@ -209,12 +232,13 @@ class Sampler(threading.Thread):
         out: dict[str, Any] = {"t": time.monotonic()}
         try:
             body = self.client.metrics().body
-            out["depth"] = body.get("queue_depth")
-            out["processing"] = (body.get("items") or {}).get("processing")
-            out["completed"] = (body.get("items") or {}).get("completed")
+            for key, name in SAMPLED:
+                out[key] = self.audit.observe.metrics_field(body, name)
         except Exception as exc:  # a sample lost under load is reported, not fatal
             out["error"] = str(exc)[:100]
-        out["rss_kb"] = {w: vm_rss_kb(self.audit.stack.process(w).pid) for w in WORKERS}
+        out["rss_kb"] = {
+            w: vm_rss_kb(getattr(self.audit.stack.process(w), "pid", None)) for w in self.workers
+        }
         return out
 
     def last(self, key: str) -> Any:
@@ -271,43 +295,54 @@ def flood_result(proc: subprocess.Popen[bytes], out: Path, timeout: float) -> di
     title="Flood of 1000 jobs: backpressure, priority, bounded memory",
     task=TASK,
     severity="MEDIUM",
+    needs=(
+        "observe.items",
+        "observe.metrics",
+        "observe.metrics_fields.batches_completed",
+        "observe.metrics_fields.completed",
+        "observe.metrics_fields.processing",
+        "observe.metrics_fields.queue_depth",
+        "services.api",
+        "services.worker*2",
+    ),
 )
 def test_rr_q03_flood_backpressure_and_priority(audit: ScenarioRun, tmp_path: Path) -> None:
     if importlib.util.find_spec("locust") is None:  # never import it here: gevent would patch pytest
         audit.unknown("locust is not installed: the flood cannot be generated")
     # Given the API, two workers and a sampler of queue depth, items in flight and worker memory.
-    audit.stack.start(services=["api", *WORKERS])
+    workers = audit.workers(2)
+    audit.stack.start(services=[audit.api, *workers])
     client = audit.client()
-    metrics = client.metrics().body
-    if not isinstance(metrics, dict) or "queue_depth" not in metrics:
-        audit.expect("queue_depth_observable", False, detail={"metrics": metrics})
-        audit.conclude()
-    sampler = Sampler(audit, client.fresh("sampler"))
+
+    def metric(name: str) -> int:
+        return int(audit.observe.metrics_field(client.metrics().body, name))
+
+    for name in ("queue_depth", "processing", "completed", "batches_completed"):
+        metric(name)  # a target that does not report one: unknown before anything is flooded
+    sampler = Sampler(audit, client.fresh("sampler"), workers)
     sampler.start()
     try:
         # When locust floods 1000 one-item jobs (workers frozen while they land, so the queue is
         # 1000 deep whatever the relative speed of API and workers on this machine)...
         started = time.monotonic()
-        for worker in WORKERS:  # up (it has logged) before it is frozen: a warm memory baseline
-            audit.wait_for(
-                f"{worker} to start", lambda w=worker: TargetLogs.of(audit.stack, [w]).entries(), timeout=20
-            )
+        for worker in workers:  # up (it has logged) before it is frozen: a warm memory baseline
+            audit.wait_for(f"{worker} to start", functools.partial(log_events, audit, worker), timeout=20)
             audit.faults.pause(worker)
         first = flood_result(start_flood(audit, FLOOD, tmp_path / "flood"), tmp_path / "flood", timeout=90)
-        for worker in WORKERS:
+        for worker in workers:
             audit.faults.resume(worker)
         # ...one priority job arrives behind them while the workers start on the bulk...
         priority_job = client.batch_id_of(client.create_batch(1, priority=PRIORITY))
         enqueued_at = time.monotonic()
-        ahead = int(client.metrics().body["queue_depth"]) - 1
+        ahead = metric("queue_depth") - 1
         # ...and more jobs keep coming while the first ones are processed.
         wave_2 = start_flood(audit, MORE, tmp_path / "more")
         depth_at_wave_2 = sampler.sample()["depth"]
         rss_base = sampler.sample()["rss_kb"]  # workers warm, queue full: the memory baseline
         poll_until(lambda: client.batch_state(priority_job) in TERMINAL, timeout=60, interval=0.05)
         second = flood_result(wave_2, tmp_path / "more", timeout=90)
-        drained = poll_until(lambda: (m := client.metrics().body)["queue_depth"] == 0
-                             and m["items"]["processing"] == 0, timeout=120, interval=0.1)  # fmt: skip
+        drained = poll_until(lambda: metric("queue_depth") == 0 and metric("processing") == 0,
+                             timeout=120, interval=0.1)  # fmt: skip
         drain_s = round(time.monotonic() - started, 1)
     finally:
         sampler.halt.set()
@@ -321,28 +356,28 @@ def test_rr_q03_flood_backpressure_and_priority(audit: ScenarioRun, tmp_path: Pa
     audit.expect("all_accepted", accepted == FLOOD + MORE and rejected == 0,
                  detail={"requests": accepted, "failures": rejected, "expected": FLOOD + MORE})  # fmt: skip
     audit.expect("added_while_running", (depth_at_wave_2 or 0) > 0, detail={"depth": depth_at_wave_2})
-    batches = client.metrics().body.get("batches", {})
-    audit.evidence("drained", {"after_s": drain_s if drained else None, "batches": batches},
+    batches = metric("batches_completed")
+    audit.evidence("drained", {"after_s": drain_s if drained else None, "batches_completed": batches},
                    expected=f"{FLOOD + MORE + 1} completed")  # fmt: skip
-    audit.expect("queue_drained", bool(drained) and batches.get("completed") == FLOOD + MORE + 1,
-                 detail={"drained": bool(drained), "batches": batches})  # fmt: skip
+    audit.expect("queue_drained", bool(drained) and batches == FLOOD + MORE + 1,
+                 detail={"drained": bool(drained), "batches_completed": batches})  # fmt: skip
     overtaken = bulk_calls_before(audit, client, priority_job, since=enqueued_at)
     audit.evidence("priority_job", {"bulk_queued_ahead": ahead, "bulk_started_before_it": overtaken},
-                   expected=f"<= {2 * len(WORKERS)} bulk calls before it")  # fmt: skip
-    audit.expect("priority_before_bulk", overtaken is not None and overtaken <= 2 * len(WORKERS),
+                   expected=f"<= {2 * len(workers)} bulk calls before it")  # fmt: skip
+    audit.expect("priority_before_bulk", overtaken is not None and overtaken <= 2 * len(workers),
                  detail={"bulk_ahead": ahead, "bulk_started_first": overtaken})  # fmt: skip
 
     # ...items in flight never exceeded one per worker, memory stayed bounded, depth was visible.
     in_flight = max(((s.get("processing") or 0) for s in sampler.samples), default=0)
     depths = [s["depth"] for s in sampler.samples if s.get("depth") is not None]
-    audit.evidence("max_items_in_flight", in_flight, expected=f"<= {len(WORKERS)} (1 per worker)")
-    audit.expect("one_item_per_worker", in_flight <= len(WORKERS), detail={"max_processing": in_flight})
+    audit.evidence("max_items_in_flight", in_flight, expected=f"<= {len(workers)} (1 per worker)")
+    audit.expect("one_item_per_worker", in_flight <= len(workers), detail={"max_processing": in_flight})
     audit.evidence(
         "queue_depth", {"max": max(depths, default=None), "samples": len(depths)}, expected="observable"
     )
     audit.expect("queue_depth_observable", bool(depths) and max(depths) > 0, detail={"samples": len(depths)})
     growth = {}
-    for w in WORKERS:
+    for w in workers:
         rss = [s["rss_kb"][w] for s in sampler.samples if s["rss_kb"].get(w)]
         base = rss_base.get(w)
         growth[w] = (

@@ -17,7 +17,10 @@ import subprocess
 import threading
 import time
 import uuid
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from itertools import combinations
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,11 +30,11 @@ import requests
 from harness.checkers.ledger import exactly_once
 from harness.scenario import ScenarioRun
 from harness.stack.render import render, render_value
-from harness.target.client import TargetClient
+from harness.target.client import Answer, CapabilityMissing, TargetClient
+from harness.target.observe import ObservationMissing
 from harness.workload import (
     TERMINAL,
     count_in_state,
-    db_rows,
     items_by_seq,
     ledger,
     log_events,
@@ -58,7 +61,7 @@ class DroppableCreate:
         self.audit, self.n, self.key, self.process = audit, n, key, process
         self.conn: http.client.HTTPConnection | None = None
 
-    def open(self) -> tuple[int, dict[str, Any]]:
+    def open(self) -> Answer:
         trig = self.audit.stack.target.trigger
         values = {"n": self.n, "priority": 0}
         path = render(trig.create.path, values, where="trigger.create.path")
@@ -77,7 +80,7 @@ class DroppableCreate:
             op.info(f"{type(exc).__name__}: {exc}")
             raise
         op.ok({"status": resp.status})
-        return resp.status, doc
+        return Answer(status=resp.status, body=doc)
 
     def drop(self) -> None:
         """Cut the connection at once (no graceful end of the request), like a closed tab."""
@@ -90,28 +93,29 @@ class DroppableCreate:
 
 
 def db_counts(audit: ScenarioRun, batch_id: str) -> dict[str, Any]:
-    """The batch's state and item counts as its own database holds them."""
-    rows = db_rows(
-        audit,
-        "SELECT b.status, count(i.id) FILTER (WHERE i.status = 'completed') AS completed, "
-        "count(i.id) AS items FROM batches b LEFT JOIN items i ON i.batch_id = b.id "
-        "WHERE b.id = %(b)s GROUP BY b.status",
-        b=batch_id,
-    )
-    return rows[0] if rows else {"status": None, "completed": 0, "items": 0}
+    """The batch's state and completed items as the target's own store holds them."""
+    batch = audit.observe.batch(batch_id)
+    done = sum(1 for i in audit.observe.items(batch_id) if i.state == "completed")
+    return {"state": batch.state if batch else None, "completed": done}
 
 
 def stall_bound(audit: ScenarioRun) -> float:
     """How long a healthy target may take to complete the next, unhindered item."""
-    return 2.0 + 3 * audit.stack.timing["lease_s"]
+    return 2.0 + 3 * float(audit.stack.timing["lease_s"])
 
 
-def api_completed(client: TargetClient, batch_id: str) -> int:
+def api_completed(audit: ScenarioRun, client: TargetClient, batch_id: str) -> int:
     """Completed items as the target's progress shows them (its count, else the item list)."""
-    body = client.progress(batch_id).body
-    if isinstance(body, dict) and isinstance(body.get("completed"), int):
-        return int(body["completed"])
-    return count_in_state(client, batch_id, "completed")
+    done = audit.observe.batch_field(client.progress(batch_id).body, "completed", optional=True)
+    return done if isinstance(done, int) else count_in_state(client, batch_id, "completed")
+
+
+def answered_id(client: TargetClient, answer: Answer) -> str | None:
+    """The batch id a create answer names (None when it names none, e.g. a bare 409)."""
+    try:
+        return client.batch_id_of(answer)
+    except (KeyError, TypeError):
+        return None
 
 
 def browser_progress(url: str) -> dict[str, int] | None:
@@ -129,37 +133,51 @@ def browser_progress(url: str) -> dict[str, int] | None:
     return {k: int(m.group(1)) for k, m in found.items() if m}
 
 
-def outputs(items: dict[int, Any]) -> dict[int, Any]:
-    return {s: v.raw.get("output") for s, v in items.items() if v.state == "completed"}
+def outputs(audit: ScenarioRun, items: dict[int, Any]) -> dict[int, Any]:
+    return {s: audit.observe.item_field(v, "output") for s, v in items.items() if v.state == "completed"}
 
 
 # -- scenarios -------------------------------------------------------------------------------------
-@pytest.mark.audit(id="TEST-RR-001", title="Refresh midway through workflow", task=TASK, severity="HIGH")
+@pytest.mark.audit(
+    id="TEST-RR-001",
+    title="Refresh midway through workflow",
+    task=TASK,
+    severity="HIGH",
+    needs=(
+        "services.api",
+        "services.worker",
+        "observe.items",
+        "observe.item_fields.output",
+        "database.observations.batches",
+        "database.observations.items",
+        "database.invariants.duplicate_outputs",
+    ),
+)
 def test_rr_001_client_drop_does_not_stop_work(audit: ScenarioRun) -> None:
     # Given one worker (items in order) and a barrier on the 6th provider call: 5 items complete.
     # The held call must outlast the observations made while it is held.
-    audit.stack.start(services=["api", "worker-1"], timing={"provider_timeout_s": 5.0})
+    (worker,) = audit.workers(1)
+    audit.stack.start(services=[audit.api, worker], timing={"provider_timeout_s": 5.0})
     key = str(uuid.uuid4())
     with audit.provider.barrier(nth=6) as held:
         tab = DroppableCreate(audit, n=N, key=key, process="client-1")
-        _, first = tab.open()
-        batch_id = str(first["id"])
+        batch_id = audit.client("client-1").batch_id_of(tab.open())
         held.wait(timeout=settle_timeout(audit, N))
 
         # When the client is dropped and a brand-new client (no session state) looks again.
         tab.drop()
         fresh = audit.client("client-2")
         db_before = db_counts(audit, batch_id)
-        api_done = api_completed(fresh, batch_id)
+        api_done = api_completed(audit, fresh, batch_id)
         seen = items_by_seq(fresh, batch_id)
         db_after = db_counts(audit, batch_id)
         retrigger = DroppableCreate(audit, n=N, key=key, process="client-2")
-        again_status, again = retrigger.open()
+        again = retrigger.open()
+        again_id = answered_id(fresh, again)
         retrigger.drop()
         page = audit.stack.target.observe.page
-        url = (
-            audit.stack.api_url + render(page, {"batch_id": batch_id}, where="observe.page") if page else None
-        )
+        base = audit.stack.api_url
+        url = base + render(page, {"batch_id": batch_id}, where="observe.page") if page and base else None
         pool = ThreadPoolExecutor(1)  # a real reload, loading while the scenario goes on
         browser = pool.submit(browser_progress, url) if url else None
         pool.shutdown(wait=False)
@@ -171,12 +189,10 @@ def test_rr_001_client_drop_does_not_stop_work(audit: ScenarioRun) -> None:
         db_before["completed"] <= api_done <= db_after["completed"],
         detail={"api": api_done, "db_before": db_before["completed"], "db_after": db_after["completed"]},
     )
-    same = again_status == 409 or str(again.get("id")) == batch_id
-    audit.evidence("retrigger", f"HTTP {again_status}, id {'same' if same else again.get('id')}",
+    same = again.status == 409 or again_id == batch_id
+    audit.evidence("retrigger", f"HTTP {again.status}, id {'same' if same else again_id}",
                    expected="409 or the same batch id")  # fmt: skip
-    audit.expect(
-        "retrigger_refused_or_same_batch", same, detail={"status": again_status, "id": again.get("id")}
-    )
+    audit.expect("retrigger_refused_or_same_batch", same, detail={"status": again.status, "id": again_id})
 
     # Then the work continued on the server, and what the client saw is still there.
     moved = poll_until(lambda: db_counts(audit, batch_id)["completed"] > api_done, timeout=stall_bound(audit))
@@ -193,10 +209,11 @@ def test_rr_001_client_drop_does_not_stop_work(audit: ScenarioRun) -> None:
     done = sorted(s for s, v in after.items() if v.state == "completed")
     audit.evidence("final", f"{final}, {len(done)}/{N} completed", expected=f"completed, {N}/{N}")
     audit.expect("batch_completed", final == "completed" and len(done) == N, detail={"state": final})
-    kept = {s: o for s, o in outputs(after).items() if s in outputs(seen)}
-    audit.expect("completed_items_readable", all(kept.get(s) == o and o for s, o in outputs(seen).items()),
-                 detail={"before": len(outputs(seen)), "still_same": len(kept)})  # fmt: skip
-    batches = db_rows(audit, "SELECT count(*) AS n FROM batches")[0]["n"]
+    was, now = outputs(audit, seen), outputs(audit, after)
+    kept = {s: o for s, o in now.items() if s in was}
+    audit.expect("completed_items_readable", all(kept.get(s) == o and o for s, o in was.items()),
+                 detail={"before": len(was), "still_same": len(kept)})  # fmt: skip
+    batches = len(audit.observe.batches())
     audit.evidence("batches_in_db", batches, expected=1)
     audit.expect("one_batch", batches == 1, detail={"batches": batches})
     once = audit.check(exactly_once(ledger(audit), [v.id for v in after.values() if v.state == "completed"]))
@@ -205,35 +222,56 @@ def test_rr_001_client_drop_does_not_stop_work(audit: ScenarioRun) -> None:
     audit.conclude()
 
 
+def processing_spans(audit: ScenarioRun, batch_id: str) -> list[tuple[str, datetime, datetime | None]]:
+    """(item, since, until) for each time an item of the batch was processing (until None: still)."""
+    by_item: dict[str, list[datetime]] = defaultdict(list)
+    entered: dict[str, list[int]] = defaultdict(list)
+    for t in audit.observe.transitions(batch_id):
+        if t.at is None:
+            raise ObservationMissing("database.observations.transitions", "its rows lack at")
+        if t.to_state == "processing":
+            entered[t.item_id].append(len(by_item[t.item_id]))
+        by_item[t.item_id].append(t.at)
+    return [
+        (item, times[i], times[i + 1] if i + 1 < len(times) else None)
+        for item, times in by_item.items()
+        for i in entered[item]
+    ]
+
+
 def overlapping_processing(audit: ScenarioRun, batch_ids: list[str]) -> list[dict[str, Any]]:
     """Pairs of items at one position, in batches of one request, processing at the same time."""
-    return db_rows(
-        audit,
-        """
-        WITH t AS (
-          SELECT t.entity_id, i.seq, t.to_state, t.at,
-                 lead(t.at) OVER (PARTITION BY t.entity_id ORDER BY t.id) AS until
-          FROM transitions t JOIN items i ON i.id = t.entity_id
-          WHERE t.entity = 'item' AND i.batch_id::text = ANY(%(batches)s))
-        SELECT a.seq, a.entity_id::text AS item_a, b.entity_id::text AS item_b
-        FROM t a JOIN t b ON a.seq = b.seq AND a.entity_id < b.entity_id
-        WHERE a.to_state = 'processing' AND b.to_state = 'processing'
-          AND a.at < coalesce(b.until, now()) AND b.at < coalesce(a.until, now())
-        """,
-        batches=batch_ids,
-    )
+    seq = {i.item_id: i.seq for b in batch_ids for i in audit.observe.items(b)}
+    spans = [s for b in batch_ids for s in processing_spans(audit, b)]
+    return [
+        {"seq": seq.get(a), "item_a": a, "item_b": b}
+        for (a, a_from, a_until), (b, b_from, b_until) in combinations(spans, 2)
+        if a != b and seq.get(a) == seq.get(b)
+        and (b_until is None or a_from < b_until) and (a_until is None or b_from < a_until)
+    ]  # fmt: skip
 
 
 def batch_ids_in_db(audit: ScenarioRun) -> set[str]:
-    return {r["id"] for r in db_rows(audit, "SELECT id::text AS id FROM batches")}
+    return {b.batch_id for b in audit.observe.batches()}
 
 
 @pytest.mark.audit(
-    id="TEST-RR-002", title="Trigger workflow twice (double submit)", task=TASK, severity="CRITICAL"
+    id="TEST-RR-002",
+    title="Trigger workflow twice (double submit)",
+    task=TASK,
+    severity="CRITICAL",
+    needs=(
+        "services.api",
+        "services.worker*2",
+        "database.observations.batches",
+        "database.observations.items",
+        "database.observations.transitions",
+        "database.invariants.duplicate_outputs",
+    ),
 )
 def test_rr_002_double_submit_creates_one_batch(audit: ScenarioRun) -> None:
     # Given two workers (so duplicate work could run side by side) and two independent clients.
-    audit.stack.start(services=["api", "worker-1", "worker-2"])
+    audit.stack.start(services=[audit.api, *audit.workers(2)])
     c1, c2 = audit.client("client-1"), audit.client("client-2")
     variants: dict[str, dict[str, Any]] = {}
 
@@ -265,7 +303,7 @@ def test_rr_002_double_submit_creates_one_batch(audit: ScenarioRun) -> None:
         wait_terminal(audit, c1, bid, timeout=settle_timeout(audit, N * len(created)))
     entries = ledger(audit)
     for name, v in variants.items():
-        ids = [str(a.body.get("id")) for a in v["answers"] if isinstance(a.body, dict)]
+        ids = [str(answered_id(c1, a)) for a in v["answers"]]
         statuses = [a.status for a in v["answers"]]
         dedup = all(s in (200, 201, 202, 409) for s in statuses) and len(set(ids)) == 1
         audit.evidence(f"{name}_answers", [f"HTTP {s} {i[:8]}" for s, i in zip(statuses, ids, strict=True)],
@@ -286,26 +324,61 @@ def test_rr_002_double_submit_creates_one_batch(audit: ScenarioRun) -> None:
     audit.conclude()
 
 
-def result_signature(doc: Any) -> dict[str, Any]:
-    """A batch result with the ids of this run taken out, to compare two runs of one request."""
-    if not isinstance(doc, dict):
-        return {"body": doc}
+def result_signature(
+    audit: ScenarioRun, client: TargetClient, batch_id: str, answer: Answer
+) -> dict[str, Any]:
+    """A batch's result with the ids of this run taken out, to compare two runs of one request.
+
+    The result answer's state and counts (it answers like ``observe.batch``), then each item's
+    state, output and error kind as the target's items show them.
+    """
+    if not answer.ok or not isinstance(answer.body, dict):
+        return {"status": answer.status, "body": answer.body}
+    obs = audit.observe
+    state = answer.body.get(audit.stack.target.observe.status_field)
+    counts = {f: obs.batch_field(answer.body, f, optional=True) for f in ("total", "completed")}
     items = []
-    for it in doc.get("items") or []:
-        out = it.get("output")
-        out = out.get("output", out) if isinstance(out, dict) else out
-        text = json.dumps(out).replace(str(it.get("id")), "<item>").replace(str(doc.get("id")), "<batch>")
-        items.append((it.get("seq"), it.get("status"), it.get("error_kind"), text))
-    keys = ("status", "total", "completed", "failed", "done")
-    return {**{k: doc.get(k) for k in keys}, "items": items}
+    for s, v in items_by_seq(client, batch_id).items():
+        out = obs.item_field(v, "output")
+        out = out.get("output", out) if isinstance(out, dict) else out  # the provider's own answer
+        text = (
+            json.dumps(out, sort_keys=True, default=str).replace(v.id, "<item>").replace(batch_id, "<batch>")
+        )
+        items.append((s, v.state, obs.item_field(v, "error_kind", optional=True), text))
+    return {"state": client.canonical(str(state)), **counts, "items": items}
+
+
+def client_gone_logged(audit: ScenarioRun, batch_id: str, *, since: int) -> bool | None:
+    """Whether the API logged that the waiting client went away (None: it does not log that)."""
+    try:
+        audit.observe.events("client_gone")
+    except ObservationMissing:
+        return None
+    logged = poll_until(  # a server polls its long-poll client within a fraction of a second
+        lambda: log_events(audit, audit.api, since=since, event="client_gone", batch=batch_id), timeout=2.0
+    )
+    return bool(logged)
 
 
 @pytest.mark.audit(
-    id="TEST-RR-003", title="Force timeout after server-side success", task=TASK, severity="HIGH"
+    id="TEST-RR-003",
+    title="Force timeout after server-side success",
+    task=TASK,
+    severity="HIGH",
+    needs=(
+        "services.api",
+        "services.worker",
+        "observe.items",
+        "observe.item_fields.output",
+        "control.result",
+        "logs.events.client_gone?",
+        "logs.batch_field?",
+    ),
 )
 def test_rr_003_client_timeout_keeps_result(audit: ScenarioRun) -> None:
     # Given one worker held inside item 8 (the held call must outlast the client's give-up).
-    audit.stack.start(services=["api", "worker-1"], timing={"provider_timeout_s": 5.0})
+    (worker,) = audit.workers(1)
+    audit.stack.start(services=[audit.api, worker], timing={"provider_timeout_s": 5.0})
     client = audit.client()
     give_up_s, long_poll_s = 0.3, 30
     with audit.provider.barrier(nth=8) as held:
@@ -313,18 +386,15 @@ def test_rr_003_client_timeout_keeps_result(audit: ScenarioRun) -> None:
         held.wait(timeout=settle_timeout(audit, N))
 
         # When the client long-polls for the result with a very short timeout and gives up.
-        since = log_offset(audit, "api")
+        since = log_offset(audit, audit.api)
         try:
             client.control("result", {"batch_id": batch_id, "wait": long_poll_s}, timeout=give_up_s)
             gave_up = False
         except requests.Timeout:
             gave_up = True
-        noticed = poll_until(  # a server polls its long-poll client within a fraction of a second
-            lambda: log_events(audit, "api", since=since, event="result.client_gone", batch_id=batch_id),
-            timeout=2.0,
-        )
+        noticed = client_gone_logged(audit, batch_id, since=since)
     audit.evidence("client_gave_up_after_s", give_up_s if gave_up else "answered in time", expected=give_up_s)
-    audit.evidence("server_noticed_disconnect", bool(noticed))
+    audit.evidence("server_noticed_disconnect", "not logged by the target" if noticed is None else noticed)
     audit.expect("client_gave_up", gave_up, detail={"client_timeout_s": give_up_s})
 
     # Then the server completes the job, and a re-request shows the result of an uninterrupted run.
@@ -334,29 +404,55 @@ def test_rr_003_client_timeout_keeps_result(audit: ScenarioRun) -> None:
     again = audit.client("client-2").control("result", {"batch_id": batch_id, "wait": 0})
     ref = client.batch_id_of(client.create_batch(N))
     uninterrupted = client.control("result", {"batch_id": ref, "wait": long_poll_s}, timeout=long_poll_s + 10)
-    same = again.status == 200 and result_signature(again.body) == result_signature(uninterrupted.body)
+    revisit = result_signature(audit, client, batch_id, again)
+    reference = result_signature(audit, client, ref, uninterrupted)
+    same = again.ok and revisit == reference
     done = count_in_state(client, batch_id, "completed")
     audit.evidence(
         "result_on_revisit", f"HTTP {again.status}, {done}/{N} completed", expected=f"HTTP 200, {N}/{N}"
     )
-    detail = {"revisit": result_signature(again.body), "uninterrupted": result_signature(uninterrupted.body)}
+    detail = {"revisit": revisit, "uninterrupted": reference}
     audit.expect("result_identical_to_uninterrupted_run", same, detail=detail)
     audit.check(exactly_once(ledger(audit), [v.id for v in client.items(batch_id) if v.state == "completed"]))
     audit.conclude()
 
 
-@pytest.mark.audit(id="TEST-RR-007", title="Progress persistence across sessions", task=TASK, severity="HIGH")
+def boot_id(audit: ScenarioRun, client: TargetClient) -> Any:
+    """The API process's identity from its health answer, for evidence (None: not reported)."""
+    try:
+        return audit.observe.health_field(client.health().body, "boot_id", optional=True)
+    except CapabilityMissing:
+        return None
+
+
+@pytest.mark.audit(
+    id="TEST-RR-007",
+    title="Progress persistence across sessions",
+    task=TASK,
+    severity="HIGH",
+    needs=(
+        "services.api",
+        "services.worker",
+        "observe.items",
+        "observe.item_fields.output",
+        "observe.health?",
+        "control.result",
+        "database.observations.batches",
+        "database.observations.items",
+    ),
+)
 def test_rr_007_progress_survives_api_restart(audit: ScenarioRun) -> None:
     n = 24
     # The held call must outlast an API restart, so the first fresh read lands mid-batch.
-    audit.stack.start(services=["api", "worker-1"], timing={"provider_timeout_s": 20.0})
+    (worker,) = audit.workers(1)
+    audit.stack.start(services=[audit.api, worker], timing={"provider_timeout_s": 20.0})
     client = audit.client()
     samples: list[int] = []
 
     def sample(c: TargetClient, bid: str) -> tuple[int, int, int]:
         """(db before, api, db after): the API's count must lie between two DB reads."""
         lo = db_counts(audit, bid)["completed"]
-        api = api_completed(c, bid)
+        api = api_completed(audit, c, bid)
         hi = db_counts(audit, bid)["completed"]
         samples.append(api)
         return lo, api, hi
@@ -366,16 +462,16 @@ def test_rr_007_progress_survives_api_restart(audit: ScenarioRun) -> None:
         batch_id = client.batch_id_of(client.create_batch(n))
         held.wait(timeout=settle_timeout(audit, n))
         before = sample(client, batch_id)
-        boot_before = client.health().body.get("boot_id")
+        boot_before = boot_id(audit, client)
 
         # When the whole client session is discarded and the API process restarts.
         client.session.close()
-        audit.faults.restart("api")
+        audit.faults.restart(audit.api)
         fresh = audit.client("client-2")
         after = sample(fresh, batch_id)
-        boot_after = fresh.health().body.get("boot_id")
+        boot_after = boot_id(audit, fresh)
         audit.provider.configure(default_delay_ms=20)  # the rest at a pace progress can be sampled at
-    audit.evidence("api_restarted", boot_before != boot_after)
+    audit.evidence("api_restarted", "not reported" if boot_before is None else boot_before != boot_after)
     audit.evidence("progress_before_restart", f"{before[1]}/{n}", expected=f"{before[0]}/{n}")
     audit.evidence("progress_after_restart", f"{after[1]}/{n}", expected=f"{after[0]}..{after[2]}/{n} (DB)")
     audit.expect("progress_matches_db_before", before[0] <= before[1] <= before[2], detail={"sample": before})
@@ -390,11 +486,11 @@ def test_rr_007_progress_survives_api_restart(audit: ScenarioRun) -> None:
         s = sample(audit.client("client-3"), batch_id)
         if not s[0] <= s[1] <= s[2]:
             mismatches.append(s)
-        return db_counts(audit, batch_id)["status"] in TERMINAL
+        return db_counts(audit, batch_id)["state"] in TERMINAL
 
     poll_until(finished, timeout=settle_timeout(audit, n), interval=0.05)
     last = audit.client("client-4")
-    final, done = last.batch_state(batch_id), api_completed(last, batch_id)
+    final, done = last.batch_state(batch_id), api_completed(audit, last, batch_id)
     backwards = [(a, b) for a, b in itertools.pairwise(samples) if b < a]
     audit.evidence("progress_samples", len(samples))
     audit.evidence("went_backwards", len(backwards), expected=0)
@@ -404,12 +500,13 @@ def test_rr_007_progress_survives_api_restart(audit: ScenarioRun) -> None:
     audit.evidence(
         "final",
         f"{final}, {done}/{n} completed",
-        expected=f"{db_final['status']}, {db_final['completed']}/{n}",
+        expected=f"{db_final['state']}, {db_final['completed']}/{n}",
     )
-    audit.expect("final_progress_matches_db", final == db_final["status"] == "completed" and done == n,
+    audit.expect("final_progress_matches_db", final == db_final["state"] == "completed" and done == n,
                  detail={"api": [final, done], "db": db_final})  # fmt: skip
     result = last.control("result", {"batch_id": batch_id, "wait": 0})
-    readable = [i for i in (result.body.get("items") or []) if i.get("output")] if result.ok else []
+    output = audit.observe.item_field
+    readable = [v for v in last.items(batch_id) if output(v, "output")] if result.ok else []
     audit.evidence("results_accessible", len(readable), expected=n)
     audit.expect("results_accessible", len(readable) == n, detail={"status": result.status})
     audit.conclude()

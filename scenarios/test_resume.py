@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from harness.checkers.ledger import exactly_once, not_called_again, same_idempotency_key
-from harness.process.logs import read_log
 from harness.scenario import ScenarioRun
+from harness.target.observe import ObservationMissing
 from harness.workload import (
-    db_rows,
     items_by_seq,
     ledger,
+    log_events,
     log_offset,
     poll_until,
     settle_timeout,
@@ -30,7 +30,7 @@ from harness.workload import (
 
 TASK = "6. Resume"
 N = 20
-#: added to each api -> db round trip, so a create request takes ~2 s and a kill can land inside it
+#: added to each API -> database round trip, so a create request takes ~2 s and a kill can land inside it
 DB_LATENCY_MS = 300
 
 
@@ -51,26 +51,33 @@ def _human_steps(audit: ScenarioRun, *, since: float) -> list[str]:
     title="Worker SIGKILLed mid-batch, not restarted: lease takeover",
     task=TASK,
     severity="HIGH",
+    needs=(
+        "services.api",
+        "services.worker*2",
+        "observe.items",
+        "database.invariants.duplicate_outputs",
+    ),
 )
 def test_rr_re01_lease_expiry_takeover(audit: ScenarioRun) -> None:
-    # Given worker-1 inside item 8 (its call held), items 1-7 done, and a second worker running
+    # Given worker 1 inside item 8 (its call held), items 1-7 done, and a second worker running
     # (it joins before the crash: after the crash the harness only watches).
-    audit.stack.start(services=["api", "worker-1"])
+    w1, w2 = audit.workers(2)
+    audit.stack.start(services=[audit.api, w1])
     lease_s = float(audit.stack.timing["lease_s"])
     client = audit.client()
     with audit.provider.barrier(nth=8) as held:
         batch_id = client.batch_id_of(client.create_batch(N))
         held.wait(timeout=settle_timeout(audit, N))
-        audit.stack.start_service("worker-2")
+        audit.stack.start_service(w2)
         in_flight = next(e for e in work_calls(audit) if e.get("nth") == 8)
-        # When worker-1 is SIGKILLed, and nobody restarts it.
-        audit.faults.kill("worker-1")
+        # When worker 1 is SIGKILLed, and nobody restarts it.
+        audit.faults.kill(w1)
         killed_at = time.monotonic()
     done_at_kill = [
         e["item_id"] for e in work_calls(audit) if e.get("outcome") == "ok" and e["arrived_at"] < killed_at
     ]
 
-    # Then the item's lease expires and worker-2 takes it over (our bound: 3 leases + 2 s).
+    # Then the item's lease expires and worker 2 takes it over (our bound: 3 leases + 2 s).
     def repeated() -> dict[str, Any] | None:
         calls = work_calls(audit)
         return next(
@@ -104,40 +111,46 @@ def test_rr_re01_lease_expiry_takeover(audit: ScenarioRun) -> None:
 
 # -- TEST-RR-RE02 ---------------------------------------------------------------------------------
 def _batch_ids(audit: ScenarioRun) -> list[str]:
-    """Every batch in the target's database, oldest first (the ground truth of "created once")."""
-    return [r["id"] for r in db_rows(audit, "SELECT id::text AS id FROM batches ORDER BY created_at")]
+    """Every batch in the target's store (the ground truth of "created once")."""
+    return [b.batch_id for b in audit.observe.batches()]
 
 
-def _boot(audit: ScenarioRun) -> dict[str, Any]:
-    """What the health endpoint says about this API process (boot id, start time, pid)."""
-    body = audit.client("health").health().body
-    return {k: body.get(k) for k in ("boot_id", "started_at", "pid")} if isinstance(body, dict) else {}
+def _boot(audit: ScenarioRun) -> Any:
+    """The health endpoint's identity of the running API process (changes on every restart)."""
+    return audit.observe.health_field(audit.client("health").health().body, "boot_id")
 
 
 def _kill_api_mid_create(audit: ScenarioRun, *, phase: str, after_commit: bool) -> dict[str, Any]:
     """Kill the API inside one create request, restart it, retry with the same key; what happened."""
     key, n = f"rr-re02-{phase}-{audit.seed}", 5
+    if not audit.stack.target.trigger.correlation_header:  # how the API's log names this request
+        raise ObservationMissing("trigger.correlation_header")
+    api, api_db = audit.api, audit.link(audit.api, "db")
     before, boot = _batch_ids(audit), _boot(audit)
-    log, offset = audit.stack.log_path("api"), log_offset(audit, "api")
-    audit.faults.latency("api-db", DB_LATENCY_MS)
+    offset = log_offset(audit, api)
+    audit.faults.latency(api_db, DB_LATENCY_MS)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        request = pool.submit(audit.client(f"{phase}-client").create_batch, n, key=key, timeout=30)
+        client = audit.client(f"{phase}-client")
+        request = pool.submit(client.create_batch, n, key=key, correlation_id=key, timeout=30)
+
+        def received() -> bool:
+            return bool(log_events(audit, api, since=offset, event="create_received", correlation=key))
 
         def at_kill_point() -> bool:
             if request.done():
                 return False
             if after_commit:  # the create committed, its answer not sent yet
                 return len(_batch_ids(audit)) > len(before)
-            # the API has the request (it logged the key) and nothing is committed yet
-            return log is not None and key in read_log(log, offset) and _batch_ids(audit) == before
+            # the API has the request (it logged its receipt) and nothing is committed yet
+            return received() and _batch_ids(audit) == before
 
         reached = poll_until(at_kill_point, timeout=10) is not None
-        audit.faults.kill("api")
+        audit.faults.kill(api)
         wait([request], timeout=10)
     answered = request.done() and request.exception() is None
     committed = [b for b in _batch_ids(audit) if b not in before]
-    audit.faults.heal_latency("api-db")
-    audit.faults.restart("api")
+    audit.faults.heal_latency(api_db)
+    audit.faults.restart(api)
     retry = audit.client(f"{phase}-retry").create_batch(n, key=key)
     created = [b for b in _batch_ids(audit) if b not in before]
     return {
@@ -155,10 +168,22 @@ def _kill_api_mid_create(audit: ScenarioRun, *, phase: str, after_commit: bool) 
     title="API killed mid-create, client retries with the same key",
     task=TASK,
     severity="HIGH",
+    needs=(
+        "services.api",
+        "services.worker",
+        "links.db",
+        "observe.health",
+        "observe.health_fields.boot_id",
+        "observe.items",
+        "database.observations.batches",
+        "logs.events.create_received",
+        "logs.correlation_field",
+    ),
 )
 def test_rr_re02_api_restart_mid_request(audit: ScenarioRun) -> None:
     # Given the API and one worker.
-    audit.stack.start(services=["api", "worker-1"])
+    (worker,) = audit.workers(1)
+    audit.stack.start(services=[audit.api, worker])
     client = audit.client()
     for phase, after_commit in (("before_commit", False), ("after_commit", True)):
         # When the API's database link is slowed and the API is SIGKILLed inside a create request

@@ -43,8 +43,8 @@ def _call_summary(calls: list[dict[str, Any]]) -> dict[str, Any]:
     return {"calls": len(calls), "items": len({c["item_id"] for c in calls})}
 
 
-def _retry_count(item: ItemView) -> int | None:
-    value = item.raw.get("retry_count")
+def _retry_count(audit: ScenarioRun, item: ItemView) -> int | None:
+    value = audit.observe.item_field(item, "retry_count")
     return int(value) if value is not None else None
 
 
@@ -53,11 +53,21 @@ def _failed(items: dict[int, ItemView]) -> list[int]:
 
 
 @pytest.mark.audit(
-    id="TEST-RR-R01", title="Retry one failed item: one call, same key, bounded", task=TASK, severity="HIGH"
+    id="TEST-RR-R01",
+    title="Retry one failed item: one call, same key, bounded",
+    task=TASK,
+    severity="HIGH",
+    needs=(
+        "control.retry_item",
+        "observe.item_fields.retry_count",
+        "observe.items",
+        "services.api",
+        "services.worker",
+    ),
 )
 def test_rr_r01_retry_single_item(audit: ScenarioRun) -> None:
     # Given a finished batch of 20 whose item 7 failed.
-    audit.stack.start(services=["api", "worker-1"])
+    audit.stack.start(services=[audit.api, *audit.workers(1)])
     client = audit.client()
     batch_id = _batch_with_failures(audit, client, N, fail_at=[7])
     before = items_by_seq(client, batch_id)
@@ -86,10 +96,12 @@ def test_rr_r01_retry_single_item(audit: ScenarioRun) -> None:
     }
     audit.expect("same_parameters_and_key", same, detail=detail)
     after = items_by_seq(client, batch_id)
-    counts = (_retry_count(item), _retry_count(after[7]))
+    counts = (_retry_count(audit, item), _retry_count(audit, after[7]))
     audit.evidence("retry_count", f"{counts[0]} -> {counts[1]}", expected="0 -> 1")
     audit.expect(
-        "retry_count_plus_one", None not in counts and counts[1] == counts[0] + 1, detail={"counts": counts}
+        "retry_count_plus_one",
+        counts[0] is not None and counts[1] == counts[0] + 1,
+        detail={"counts": counts},
     )
     audit.evidence("batch_after_retry", final, expected="completed")
     audit.expect("batch_completed", final == "completed", detail={"state": final})
@@ -126,12 +138,22 @@ def test_rr_r01_retry_single_item(audit: ScenarioRun) -> None:
 
 
 @pytest.mark.audit(
-    id="TEST-RR-R02", title="Retry all failed: exactly the 5 failed items", task=TASK, severity="HIGH"
+    id="TEST-RR-R02",
+    title="Retry all failed: exactly the 5 failed items",
+    task=TASK,
+    severity="HIGH",
+    needs=(
+        "control.retry_failed",
+        "observe.item_fields.retry_count",
+        "observe.items",
+        "services.api",
+        "services.worker",
+    ),
 )
 def test_rr_r02_retry_all_failed(audit: ScenarioRun) -> None:
     # Given a finished batch of 20 with 5 failed items.
     fail_at = [3, 7, 11, 15, 19]
-    audit.stack.start(services=["api", "worker-1"])
+    audit.stack.start(services=[audit.api, *audit.workers(1)])
     client = audit.client()
     batch_id = _batch_with_failures(audit, client, N, fail_at=fail_at)
     before = items_by_seq(client, batch_id)
@@ -155,7 +177,7 @@ def test_rr_r02_retry_all_failed(audit: ScenarioRun) -> None:
     touched = [v.seq for v in completed_before if after[v.seq or 0].raw != v.raw]
     audit.evidence("completed_items_changed", touched, expected=[])
     audit.expect("completed_items_untouched", not touched, detail={"changed": touched})
-    bumped = {s: (_retry_count(before[s]), _retry_count(after[s])) for s in fail_at}
+    bumped = {s: (_retry_count(audit, before[s]), _retry_count(audit, after[s])) for s in fail_at}
     wrong = {s: c for s, c in bumped.items() if None in c or c[1] != (c[0] or 0) + 1}
     audit.evidence("retry_counts_plus_one", len(bumped) - len(wrong), expected=len(fail_at))
     audit.expect("each_retry_count_plus_one", not wrong, detail={"counts": wrong})
@@ -166,11 +188,21 @@ def test_rr_r02_retry_all_failed(audit: ScenarioRun) -> None:
 
 
 @pytest.mark.audit(
-    id="TEST-RR-R03", title="Two concurrent retries of one item: one executes", task=TASK, severity="HIGH"
+    id="TEST-RR-R03",
+    title="Two concurrent retries of one item: one executes",
+    task=TASK,
+    severity="HIGH",
+    needs=(
+        "control.retry_item",
+        "database.invariants.duplicate_outputs",
+        "observe.items",
+        "services.api",
+        "services.worker",
+    ),
 )
 def test_rr_r03_concurrent_retry_refused(audit: ScenarioRun) -> None:
     # Given a finished batch of 20 whose item 7 failed.
-    audit.stack.start(services=["api", "worker-1"])
+    audit.stack.start(services=[audit.api, *audit.workers(1)])
     client = audit.client()
     batch_id = _batch_with_failures(audit, client, N, fail_at=[7])
     item = items_by_seq(client, batch_id)[7]

@@ -27,13 +27,14 @@ from dataclasses import dataclass
 import pytest
 
 from harness.checkers.sql import IMPOSSIBLE_STATES
-from harness.logs import TargetLogs
 from harness.scenario import ScenarioRun
 from harness.target.client import ItemView, TargetClient
 from harness.workload import (
     TERMINAL,
     item_error,
     items_by_seq,
+    log_events,
+    log_offset,
     poll_until,
     settle_timeout,
     wait_terminal,
@@ -43,7 +44,6 @@ from harness.workload import (
 )
 
 TASK = "9. State accuracy"
-WORKERS = ["worker-1", "worker-2"]
 #: a 2 s provider timeout leaves room to act while a call is held; 2 attempts keep the timeout mode short
 TIMING = {"provider_timeout_s": 2.0, "max_attempts": 2}
 
@@ -65,8 +65,9 @@ def calls_after(audit: ScenarioRun, item_id: str, since: float) -> int:
     return sum(1 for e in work_calls(audit) if e["item_id"] == item_id and float(e["arrived_at"]) >= since)
 
 
-def output_of(item: ItemView) -> str:
-    return "output stored" if item.raw.get("output") not in (None, "", {}) else "no output"
+def output_of(audit: ScenarioRun, item: ItemView) -> str:
+    stored = audit.observe.item_field(item, "output") not in (None, "", {})
+    return "output stored" if stored else "no output"
 
 
 # -- the failure modes -----------------------------------------------------------------------------
@@ -74,7 +75,14 @@ def server_restart_during_request(audit: ScenarioRun, client: TargetClient) -> M
     """Kill the API while a create request is inside it (its DB link slowed), retry with the key."""
     mode = Mode(mode="server restart during request", expected="queued (committed once) or failed")
     key, cid = str(uuid.uuid4()), f"audit-s01-{uuid.uuid4().hex[:12]}"
-    audit.faults.latency("api-db", 300)
+    api, api_db = audit.api, audit.link(audit.api, "db")
+    since = log_offset(audit, api)
+
+    def received() -> list[dict[str, object]]:
+        return log_events(audit, api, since=since, event="create_received", correlation=cid)
+
+    received()  # a target that does not log the moment: unknown here, not a timeout below
+    audit.faults.latency(api_db, 300)
 
     def cut_request() -> None:
         with contextlib.suppress(Exception):  # the answer never comes: the API dies under it
@@ -82,13 +90,10 @@ def server_restart_during_request(audit: ScenarioRun, client: TargetClient) -> M
 
     first = threading.Thread(target=cut_request, daemon=True)
     first.start()
-    logs = TargetLogs.of(audit.stack, ["api"])
-    audit.wait_for("the create request to be inside the API",
-                   lambda: [e for e in logs.entries() if e.correlation_id == cid or e.mentions(key)],
-                   timeout=10)  # fmt: skip
-    audit.faults.kill("api")
-    audit.faults.heal_latency("api-db")
-    audit.faults.restart("api")
+    audit.wait_for("the create request to be inside the API", received, timeout=10)
+    audit.faults.kill(api)
+    audit.faults.heal_latency(api_db)
+    audit.faults.restart(api)
     first.join(10)
     retries = [client.create_batch(3, key=key, correlation_id=cid) for _ in range(2)]
     ids = {client.batch_id_of(a) for a in retries if a.ok}
@@ -103,9 +108,9 @@ def crash_mode(audit: ScenarioRun, client: TargetClient, job: str, crash_at: flo
     mode = Mode(mode="worker crash during processing", expected=expected)
     item = items_by_seq(client, job)[2]
     again = calls_after(audit, item.id, crash_at)
-    mode.actual = f"{item.state}, {output_of(item)}, {again} provider call(s) after the crash"
+    mode.actual = f"{item.state}, {output_of(audit, item)}, {again} provider call(s) after the crash"
     mode.ok = (
-        item.state == "completed" and output_of(item) == "output stored" and again >= 1
+        item.state == "completed" and output_of(audit, item) == "output stored" and again >= 1
     ) or item.state in (
         "timeout",
         "failed",
@@ -113,12 +118,13 @@ def crash_mode(audit: ScenarioRun, client: TargetClient, job: str, crash_at: flo
     return mode
 
 
-def timeout_mode(client: TargetClient, job: str) -> Mode:
+def timeout_mode(audit: ScenarioRun, client: TargetClient, job: str) -> Mode:
     mode = Mode(mode="API call timeout", expected="retrying, then failed (error: timeout)")
     item = items_by_seq(client, job)[1]
-    error = item.raw.get("error_kind") or item_error(item)
-    mode.actual = f"{item.state} (error: {error})"
-    mode.ok = item.state in ("retrying", "failed") and "timeout" in item_error(item).lower()
+    error = item_error(audit, item)
+    kind = audit.observe.item_field(item, "error_kind", optional=True)
+    mode.actual = f"{item.state} (error: {kind or error})"
+    mode.ok = item.state in ("retrying", "failed") and "timeout" in error.lower()
     return mode
 
 
@@ -136,7 +142,7 @@ def cancel_mode(audit: ScenarioRun, client: TargetClient) -> Mode:
     expected = "cancelled (job + remaining items); items done before keep their output"
     mode = Mode(mode="user cancellation during processing", expected=expected)
     with contextlib.ExitStack() as held:
-        with workers_frozen(audit, WORKERS):
+        with workers_frozen(audit, audit.workers(2)):
             job = client.batch_id_of(client.create_batch(5))
             items = items_by_seq(client, job)
             gates = [held.enter_context(audit.provider.barrier(items[s].id)) for s in (3, 4, 5)]
@@ -148,7 +154,7 @@ def cancel_mode(audit: ScenarioRun, client: TargetClient) -> Mode:
     items = items_by_seq(client, job)
     # Items 1-2 may have finished just before or just after the cancel; items 3-5 could not.
     held_states = sorted({items[s].state for s in (3, 4, 5)})
-    early = {s: f"{items[s].state} ({output_of(items[s])})" for s in (1, 2)}
+    early = {s: f"{items[s].state} ({output_of(audit, items[s])})" for s in (1, 2)}
     mode.actual = f"{state} (job); items 3-5 {'+'.join(held_states)}; items 1-2 {early}"
     mode.ok = (
         state == "cancelled"
@@ -163,7 +169,7 @@ def lost_message_mode(audit: ScenarioRun, client: TargetClient) -> Mode:
     expected = "stuck delivery detected (lease expired), taken over, completed with its output"
     mode = Mode(mode="queue message lost (stuck detection)", expected=expected)
     with contextlib.ExitStack() as held:
-        with workers_frozen(audit, WORKERS):
+        with workers_frozen(audit, audit.workers(2)):
             job = client.batch_id_of(client.create_batch(3))
             item_id = items_by_seq(client, job)[2].id
             gate = held.enter_context(audit.provider.barrier(item_id))
@@ -173,21 +179,22 @@ def lost_message_mode(audit: ScenarioRun, client: TargetClient) -> Mode:
         lost_at = time.monotonic()
     state = wait_terminal(audit, client, job, timeout=settle_timeout(audit, 3))
     # It wakes with a stale claim and acts on it (its write must change nothing: TEST-RR-S02).
+    woke = log_offset(audit, frozen)
     audit.faults.resume(frozen)
-    woke = time.time()
-    logs = TargetLogs.of(audit.stack, [frozen])
-    poll_until(lambda: [e for e in logs.entries() if e.item_id == item_id and (e.ts or 0) >= woke],
-               timeout=3 * float(audit.stack.timing["lease_s"]))  # fmt: skip
+    if not log_events(audit, frozen, since=woke, item=item_id):  # unknown if items are not logged
+        poll_until(lambda: log_events(audit, frozen, since=woke, item=item_id),
+                   timeout=3 * float(audit.stack.timing["lease_s"]))  # fmt: skip
     item = items_by_seq(client, job)[2]
     again = calls_after(audit, item_id, lost_at)
-    mode.actual = f"{item.state}, {output_of(item)}, {again} provider call(s) after the loss (batch {state})"
-    mode.ok = item.state == "completed" and output_of(item) == "output stored" and again >= 1
+    output = output_of(audit, item)
+    mode.actual = f"{item.state}, {output}, {again} provider call(s) after the loss (batch {state})"
+    mode.ok = item.state == "completed" and output == "output stored" and again >= 1
     return mode
 
 
 def run_failure_modes(audit: ScenarioRun) -> list[Mode]:
     """The compact run: every failure mode on its own batch; returns the table rows."""
-    audit.stack.start(services=["api"], timing=TIMING)
+    audit.stack.start(services=[audit.api], timing=TIMING)
     client = audit.client()
     modes = [server_restart_during_request(audit, client)]
 
@@ -197,7 +204,7 @@ def run_failure_modes(audit: ScenarioRun) -> list[Mode]:
         faults.enter_context(audit.provider.rule(items_by_seq(client, timeout_job)[1].id, hang=True))
         faults.enter_context(audit.provider.rule(items_by_seq(client, partial_job)[3].id, status=422))
         with audit.provider.barrier(items_by_seq(client, crash_job)[2].id) as held:
-            for worker in WORKERS:
+            for worker in audit.workers(2):
                 audit.stack.start_service(worker)
             held.wait(timeout=settle_timeout(audit, 3))
             victim = worker_holding(audit, client, crash_job, 2)
@@ -208,7 +215,7 @@ def run_failure_modes(audit: ScenarioRun) -> list[Mode]:
         audit.wait_for("the crash, timeout and partial batches to settle",
                        lambda: all(client.batch_state(b) in TERMINAL for b in jobs),
                        timeout=settle_timeout(audit, 10))  # fmt: skip
-    modes += [crash_mode(audit, client, crash_job, crash_at), timeout_mode(client, timeout_job),
+    modes += [crash_mode(audit, client, crash_job, crash_at), timeout_mode(audit, client, timeout_job),
               partial_mode(client, partial_job)]  # fmt: skip
     modes.append(cancel_mode(audit, client))
     modes.append(lost_message_mode(audit, client))
@@ -216,7 +223,27 @@ def run_failure_modes(audit: ScenarioRun) -> list[Mode]:
 
 
 # -- the scenarios ---------------------------------------------------------------------------------
-@pytest.mark.audit(id="TEST-RR-S01", title="State after each failure mode", task=TASK, severity="HIGH")
+@pytest.mark.audit(
+    id="TEST-RR-S01",
+    title="State after each failure mode",
+    task=TASK,
+    severity="HIGH",
+    needs=(
+        "control.cancel",
+        "links.db",
+        "logs.correlation_field",
+        "logs.events.create_received",
+        "logs.item_field",
+        "observe.item_fields.error_kind",
+        "observe.item_fields.error_message",
+        "observe.item_fields.error_status",
+        "observe.item_fields.holder",
+        "observe.item_fields.output",
+        "observe.items",
+        "services.api",
+        "services.worker*2",
+    ),
+)
 def test_rr_s01_state_after_each_failure_mode(audit: ScenarioRun) -> None:
     # Given / When: every failure mode of the seed's table, in one compact run.
     modes = run_failure_modes(audit)
@@ -227,7 +254,34 @@ def test_rr_s01_state_after_each_failure_mode(audit: ScenarioRun) -> None:
     audit.conclude()
 
 
-@pytest.mark.audit(id="TEST-RR-S02", title="No impossible states after failures", task=TASK, severity="HIGH")
+@pytest.mark.audit(
+    id="TEST-RR-S02",
+    title="No impossible states after failures",
+    task=TASK,
+    severity="HIGH",
+    needs=(
+        "control.cancel",
+        "database.invariants.batch_rollup_mismatch",
+        "database.invariants.completed_batch_with_failed_items",
+        "database.invariants.completed_without_output",
+        "database.invariants.duplicate_outputs",
+        "database.invariants.illegal_transitions",
+        "database.invariants.processing_with_dead_worker",
+        "database.invariants.stuck_processing",
+        "links.db",
+        "logs.correlation_field",
+        "logs.events.create_received",
+        "logs.item_field",
+        "observe.item_fields.error_kind",
+        "observe.item_fields.error_message",
+        "observe.item_fields.error_status",
+        "observe.item_fields.holder",
+        "observe.item_fields.output",
+        "observe.items",
+        "services.api",
+        "services.worker*2",
+    ),
+)
 def test_rr_s02_no_impossible_states(audit: ScenarioRun) -> None:
     # Given / When: the same failure modes.
     modes = run_failure_modes(audit)

@@ -14,9 +14,9 @@ import pytest
 from harness.checkers.ledger import exactly_once
 from harness.scenario import ScenarioRun
 from harness.target.client import TargetClient
+from harness.target.observe import ObservationMissing
 from harness.workload import (
     TERMINAL,
-    db_rows,
     item_error,
     items_by_seq,
     ledger,
@@ -28,7 +28,6 @@ from harness.workload import (
 
 TASK = "3. Timeouts"
 ALERT_LEVELS = {"error", "critical", "fatal"}
-ITEM_PATH_SQL = "SELECT to_state FROM transitions WHERE entity = 'item' ORDER BY id"
 
 
 def _call(audit: ScenarioRun, nth: int) -> dict[str, Any] | None:
@@ -49,15 +48,33 @@ def _duration(entry: dict[str, Any]) -> float:
     return round(float(entry["answered_at"]) - float(entry["arrived_at"]), 3)
 
 
+def _item_path(audit: ScenarioRun, batch_id: str) -> str:
+    """The item states the store recorded, in order (evidence only: none when it keeps no history)."""
+    try:
+        return " -> ".join(t.to_state for t in audit.observe.transitions(batch_id))
+    except ObservationMissing as exc:
+        return f"not observed ({exc})"
+
+
 @pytest.mark.audit(
     id="TEST-RR-T01",
     title="Provider holds a call for 120 s: the call times out",
     task=TASK,
     severity="CRITICAL",
+    needs=(
+        "services.api",
+        "services.worker",
+        "observe.items",
+        "observe.item_fields.error_kind",
+        "observe.item_fields.error_status?",
+        "observe.item_fields.error_message?",
+        "database.observations.transitions?",
+    ),
 )
 def test_rr_t01_provider_call_times_out(audit: ScenarioRun) -> None:
     # Given one worker and a provider that holds every call without answering (a 120 s hang).
-    audit.stack.start(services=["api", "worker-1"])
+    (worker,) = audit.workers(1)
+    audit.stack.start(services=[audit.api, worker])
     timing = audit.stack.timing
     timeout_s = float(timing["provider_timeout_s"])
     client = audit.client()
@@ -101,9 +118,9 @@ def test_rr_t01_provider_call_times_out(audit: ScenarioRun) -> None:
         final is not None and state in ("failed", "retrying"),
         detail={"batch": final, "item": state},
     )
-    path = [r["to_state"] for r in db_rows(audit, ITEM_PATH_SQL)]
-    audit.evidence("item_path", " -> ".join(path), expected="... processing -> retrying ... -> failed")
-    error = item_error(item) if item else ""
+    path = _item_path(audit, batch_id)
+    audit.evidence("item_path", path, expected="... processing -> retrying ... -> failed")
+    error = item_error(audit, item) if item else ""
     audit.evidence("item_error", error, expected="names timeout")
     audit.expect("error_classified_timeout", "timeout" in error.lower(), detail={"error": error})
     audit.evidence("provider_calls", len(work_calls(audit)), expected=timing["max_attempts"])
@@ -115,12 +132,20 @@ def test_rr_t01_provider_call_times_out(audit: ScenarioRun) -> None:
     title="A response trickles forever: the job deadline fires",
     task=TASK,
     severity="CRITICAL",
+    needs=(
+        "services.api",
+        "services.worker",
+        "observe.items",
+        "database.invariants.completed_without_output",
+        "logs.correlation_field",
+    ),
 )
 def test_rr_t02_job_deadline_fires(audit: ScenarioRun) -> None:
     # Given one worker, a 3 s batch deadline, and item 5's answer trickling a byte every 100 ms
     # (faster than the per-read timeout, so only a job-level deadline can stop it).
     n, trickle_at, deadline_s = 20, 5, 3.0
-    audit.stack.start(services=["api", "worker-1"], timing={"batch_deadline_s": deadline_s})
+    (worker,) = audit.workers(1)
+    audit.stack.start(services=[audit.api, worker], timing={"batch_deadline_s": deadline_s})
     timeout_s = float(audit.stack.timing["provider_timeout_s"])
     client = audit.client()
     cid = f"rr-t02-{audit.seed}"
@@ -167,9 +192,8 @@ def test_rr_t02_job_deadline_fires(audit: ScenarioRun) -> None:
     alerts = [
         e
         for service in audit.stack.started
-        for e in log_events(audit, service)
+        for e in log_events(audit, service, correlation=cid)
         if str(e.get(fields.level_field, "")).lower() in ALERT_LEVELS
-        and e.get(fields.correlation_field) == cid
     ]
     audit.evidence(
         "alert",

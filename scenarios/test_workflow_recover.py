@@ -72,11 +72,16 @@ def recovered_from_checkpoint(
     title="POST recover resumes from the last checkpoint, owner or admin only",
     task=TASK,
     severity="CRITICAL",
+    needs=(
+        "services.api",
+        "services.worker",
+        "workflow",
+    ),
 )
 def test_wr_003_recover_from_checkpoint_owner_or_admin(audit: ScenarioRun) -> None:
     # Given two failed workflows (their provider step rejected), A for the owner, B for the admin.
     c = contract(audit)  # a target without workflows: unknown, nothing started
-    audit.stack.start(services=["api", "worker-1"])
+    audit.stack.start(services=[audit.api, *audit.workers(1)])
     wfc = workflows(audit)
     if c.auth.other_user is None or c.auth.admin is None:
         audit.unknown("target has no workflow.auth.other_user / workflow.auth.admin")
@@ -127,15 +132,21 @@ def test_wr_003_recover_from_checkpoint_owner_or_admin(audit: ScenarioRun) -> No
     title="Interrupted run detected by inactivity, resumed from stored step results",
     task=TASK,
     severity="HIGH",
+    needs=(
+        "services.api",
+        "services.worker*2",
+        "workflow",
+    ),
 )
 def test_wr_006_inactive_run_detected_and_resumed(audit: ScenarioRun) -> None:
     # Given a workflow inside its provider step (the call held), and its only worker SIGKILLed.
     c = contract(audit)  # a target without workflows: unknown, nothing started
-    audit.stack.start(services=["api", "worker-1"])
+    w1, w2 = audit.workers(2)
+    audit.stack.start(services=[audit.api, w1])
     wfc = workflows(audit)
     with call_step_held(audit, wfc, timeout=bound(audit)) as (wid, _held):
         before = wfc.get(wid)
-        audit.faults.kill("worker-1")
+        audit.faults.kill(w1)
         killed_at = time.monotonic()
 
     # When nothing happens for the inactivity threshold (our bound: threshold + a lease + 2 s).
@@ -151,7 +162,7 @@ def test_wr_006_inactive_run_detected_and_resumed(audit: ScenarioRun) -> None:
 
     # Then a worker comes back, the owner resumes the run: completed steps are skipped and the
     # resumed step is built from the stored results.
-    audit.stack.start_service("worker-2")
+    audit.stack.start_service(w2)
     since = time.monotonic()
     answer = wfc.recover(wid)
     audit.expect("resume_accepted", answer.ok, detail={"status": answer.status})
@@ -171,11 +182,16 @@ def test_wr_006_inactive_run_detected_and_resumed(audit: ScenarioRun) -> None:
     title="Admin list of workflows needing attention, each with its failure reason",
     task=TASK,
     severity="MEDIUM",
+    needs=(
+        "services.api",
+        "services.worker",
+        "workflow",
+    ),
 )
 def test_wr_008_attention_list_with_failure_reasons(audit: ScenarioRun) -> None:
     # Given three workflows: A's provider step rejected, B's optional step rejected, C healthy.
     c = contract(audit)  # a target without workflows: unknown, nothing started
-    audit.stack.start(services=["api", "worker-1"])
+    audit.stack.start(services=[audit.api, *audit.workers(1)])
     wfc = workflows(audit)
     failing = {"A": c.steps.call, "B": c.steps.optional or c.steps.call}
     ids = {

@@ -11,6 +11,7 @@ is atomic ("either fully succeeds or fully fails"), so a worker that wakes must 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -29,14 +30,14 @@ RESUME_BOUND_S = 10.0
 
 def crash_server(audit: ScenarioRun) -> None:
     """SIGKILL the whole server: its worker and its API."""
-    audit.faults.kill("worker-1")
-    audit.faults.kill("api")
+    audit.faults.kill(audit.workers(1)[0])
+    audit.faults.kill(audit.api)
 
 
 def restart_server(audit: ScenarioRun) -> None:
     """Start the server again: the worker first, then the API (whose start-up runs recovery)."""
-    audit.faults.restart("worker-1")
-    audit.faults.restart("api")
+    audit.faults.restart(audit.workers(1)[0])
+    audit.faults.restart(audit.api)
 
 
 @pytest.mark.audit(
@@ -44,11 +45,16 @@ def restart_server(audit: ScenarioRun) -> None:
     title="Server restart mid-workflow: incomplete workflow detected, recovered, user notified",
     task=TASK,
     severity="HIGH",
+    needs=(
+        "services.api",
+        "services.worker",
+        "workflow",
+    ),
 )
 def test_wr_004_server_restart_recovers_incomplete_workflows(audit: ScenarioRun) -> None:
     # Given a workflow inside its provider step (the call held).
     c = contract(audit)  # a target without workflows: unknown, nothing started
-    audit.stack.start(services=["api", "worker-1"], timing={"lease_s": LONG_LEASE_S})
+    audit.stack.start(services=[audit.api, *audit.workers(1)], timing={"lease_s": LONG_LEASE_S})
     wfc = workflows(audit)
     with call_step_held(audit, wfc, timeout=bound(audit)) as (wid, _held):
         # When the server crashes (worker and API SIGKILLed) and comes back.
@@ -82,12 +88,17 @@ def test_wr_004_server_restart_recovers_incomplete_workflows(audit: ScenarioRun)
     title="Recovery attempts are bounded: a workflow that crashes the server does not loop",
     task=TASK,
     severity="HIGH",
+    needs=(
+        "services.api",
+        "services.worker",
+        "workflow",
+    ),
 )
 def test_wr_005_recovery_attempts_bounded(audit: ScenarioRun) -> None:
     # Given a workflow whose provider step brings the server down every time it runs: the harness
     # crashes the server while each of the step's calls is held.
     c = contract(audit)  # a target without workflows: unknown, nothing started
-    audit.stack.start(services=["api", "worker-1"], timing={"lease_s": LONG_LEASE_S})
+    audit.stack.start(services=[audit.api, *audit.workers(1)], timing={"lease_s": LONG_LEASE_S})
     wfc = workflows(audit)
     limit = c.timing.max_recoveries
     with call_step_held(audit, wfc, timeout=bound(audit)) as (wid, _held):
@@ -145,11 +156,18 @@ def test_wr_005_recovery_attempts_bounded(audit: ScenarioRun) -> None:
     title="Paused (SIGSTOP) worker: step reassigned after the grace period, no second commit on wake",
     task=TASK,
     severity="CRITICAL",
+    needs=(
+        "logs.correlation_field",
+        "services.api",
+        "services.worker*2",
+        "workflow",
+    ),
 )
 def test_wr_007_paused_worker_reassigned_and_cannot_commit(audit: ScenarioRun) -> None:
     # Given worker-1 inside the provider step (the call held; its timeout far above the pause).
     c = contract(audit)  # a target without workflows: unknown, nothing started
-    audit.stack.start(services=["api", "worker-1"], timing={"provider_timeout_s": 30.0})
+    w1, w2 = audit.workers(2)
+    audit.stack.start(services=[audit.api, w1], timing={"provider_timeout_s": 30.0})
     wfc = workflows(audit)
     call = c.steps.call
     grace = c.timing.grace_s or float(audit.stack.timing["lease_s"])
@@ -157,7 +175,7 @@ def test_wr_007_paused_worker_reassigned_and_cannot_commit(audit: ScenarioRun) -
         holder = wfc.get(wid).steps[call].worker
         if holder not in audit.stack.started:
             audit.unknown(f"the target does not say which worker service holds a step (worker {holder!r})")
-        audit.stack.start_service("worker-2")
+        audit.stack.start_service(w2)
         # When the holder is paused (SIGSTOP): alive, silent.
         audit.faults.pause(str(holder))
         paused_at = time.monotonic()
@@ -176,22 +194,22 @@ def test_wr_007_paused_worker_reassigned_and_cannot_commit(audit: ScenarioRun) -
         held.release()
 
     # Then its late commit is refused: it notices the lost lease, and the step has one commit.
-    match = {
-        "event": c.events.lost_ownership_log,
-        audit.stack.target.logs.correlation_field: done.correlation_id,
-    }
+    event_field = audit.stack.target.logs.event_field
+
+    def lost_ownership() -> list[dict[str, Any]]:
+        lines = log_events(audit, str(holder), since=since, correlation=done.correlation_id)
+        return [e for e in lines if e.get(event_field) == c.events.lost_ownership_log]
 
     def outcome() -> bool:
-        lost = log_events(audit, str(holder), since=since, **match)
-        return bool(lost) or len(kinds(wfc.history(wid), c.events.commit, call)) > 1
+        return bool(lost_ownership()) or len(kinds(wfc.history(wid), c.events.commit, call)) > 1
 
     poll_until(outcome, timeout=bound(audit))
     commits = kinds(wfc.history(wid), c.events.commit, call)
-    lost = log_events(audit, str(holder), since=since, **match)
-    audit.evidence("commits_of_step", [e["worker"] for e in commits], expected=["worker-2"])
+    lost = lost_ownership()
+    audit.evidence("commits_of_step", [e["worker"] for e in commits], expected=[w2])
     audit.expect(
         "one_commit_by_the_new_holder",
-        [e["worker"] for e in commits] == ["worker-2"],
+        [e["worker"] for e in commits] == [w2],
         detail={"commits": [e["raw"] for e in commits]},
     )
     audit.evidence(

@@ -24,11 +24,17 @@ TASK = "11. Workflow recovery"
     title="Transient step failure retried automatically, each retry logged",
     task=TASK,
     severity="HIGH",
+    needs=(
+        "logs.correlation_field",
+        "services.api",
+        "services.worker",
+        "workflow",
+    ),
 )
 def test_wr_001_transient_step_failures_are_retried(audit: ScenarioRun) -> None:
     # Given a workflow whose provider step answers 503 to its first attempts and succeeds on the last.
     c = contract(audit)  # a target without workflows: unknown, nothing started
-    audit.stack.start(services=["api", "worker-1"])
+    audit.stack.start(services=[audit.api, *audit.workers(1)])
     wfc = workflows(audit)
     attempts, call, first = c.timing.step_attempts, c.steps.call, c.steps.first
     failing = [{"attempt": a, "status": 503} for a in range(1, attempts)]
@@ -56,9 +62,10 @@ def test_wr_001_transient_step_failures_are_retried(audit: ScenarioRun) -> None:
     audit.check(same_idempotency_key([e for e in ledger(audit) if e in calls]))
 
     # And each retry is logged with the workflow's correlation id and its attempt number.
-    cid_field, attempt_field = audit.stack.target.logs.correlation_field, c.events.attempt_log_field
-    match = {"event": c.events.retry_log, cid_field: final.correlation_id}
-    logged = [e for svc in audit.stack.started for e in log_events(audit, svc, **match)]
+    event_field, attempt_field = audit.stack.target.logs.event_field, c.events.attempt_log_field
+    cid = final.correlation_id
+    logged = [e for svc in audit.stack.started for e in log_events(audit, svc, correlation=cid)
+              if e.get(event_field) == c.events.retry_log]  # fmt: skip
     numbers = sorted(int(e[attempt_field]) for e in logged if e.get(attempt_field) is not None)
     audit.evidence("retries_logged", numbers, expected=list(range(1, attempts)))
     audit.expect(
@@ -74,11 +81,16 @@ def test_wr_001_transient_step_failures_are_retried(audit: ScenarioRun) -> None:
     title="Exhausted retries: Failed, user notified, manual retry or skip",
     task=TASK,
     severity="HIGH",
+    needs=(
+        "services.api",
+        "services.worker",
+        "workflow",
+    ),
 )
 def test_wr_002_exhausted_retries_fail_notify_and_allow_retry_or_skip(audit: ScenarioRun) -> None:
     # Given two workflows: A's provider step fails every attempt (503), B's optional step is rejected.
     c = contract(audit)  # a target without workflows: unknown, nothing started
-    audit.stack.start(services=["api", "worker-1"])
+    audit.stack.start(services=[audit.api, *audit.workers(1)])
     wfc = workflows(audit)
     attempts, call, first, optional = c.timing.step_attempts, c.steps.call, c.steps.first, c.steps.optional
     if optional is None:

@@ -85,9 +85,11 @@ class SqlInvariants:
         field = f"database.invariants.{name}"
         self.used.add(field)
         if self.queries[name].sql is None:
-            return CheckResult.unknown(name, f"the target does not answer {field!r} (null in its target file)")
+            why = f"the target does not answer {field!r} (null in its target file)"
+            return CheckResult.unknown(name, why)
         if not self.dsn:
-            return CheckResult.unknown(name, f"{field}: the harness has no connection to the target's database")
+            why = f"{field}: the harness has no connection to the target's database"
+            return CheckResult.unknown(name, why)
         return run_checker(name, lambda: self._check(name, params))
 
     def check_all(self, names: tuple[str, ...] = IMPOSSIBLE_STATES, **params: Any) -> list[CheckResult]:

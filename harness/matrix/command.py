@@ -20,6 +20,12 @@ from harness.errors import ConfigError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target",
+        default=None,
+        metavar="FILE",
+        help="a target file with defects.caught_by (default: reference)",
+    )
     parser.add_argument("--report-dir", default="chaos-matrix", metavar="DIR", help="default: ./chaos-matrix")
     parser.add_argument("--defects", default=None, metavar="NAME[,NAME...]", help="only these defects")
     parser.add_argument("--seed", default=None, type=int, help="seed of all randomness (default: random)")
@@ -33,17 +39,27 @@ def main(args: argparse.Namespace) -> int:
     from harness.run.child import run_child
     from harness.run.command import read_run_json
     from harness.run.plan import build_plan
+    from harness.target.load import load_target
 
     wanted = [d.strip() for d in (args.defects or "").split(",") if d.strip()]
-    plan_by_defect = defect_plan(wanted or None)
+    is_reference = args.target in (None, "reference")
+    target, _ = load_target(args.target)
+    caught_by = target.defects.caught_by if target.defects is not None else {}
+    if not is_reference and not caught_by:
+        raise ConfigError(
+            f"--target: {args.target} has no defects.caught_by: name the scenarios each of its defects "
+            "must fail (see README, 'Pointing it at your own stack')",
+            field="defects.caught_by",
+        )
+    plan_by_defect = defect_plan(wanted or None, caught_by)
     unknown = [d for d, ids in plan_by_defect.items() if not ids]
     if unknown:
-        raise ConfigError(
-            f"--defects: no scenario of the catalogue names {', '.join(unknown)}", field="--defects"
-        )
+        where = "the target's defects.caught_by" if caught_by else "the catalogue"
+        raise ConfigError(f"--defects: no scenario of {where} names {', '.join(unknown)}", field="--defects")
+    _validate_ids(plan_by_defect)
     report_dir = Path(args.report_dir).expanduser().resolve()
     run_args = argparse.Namespace(
-        target=None,
+        target=args.target,
         backend="local",
         only=None,
         defect=None,
@@ -54,8 +70,12 @@ def main(args: argparse.Namespace) -> int:
     )
     base = build_plan(run_args)
     say = _printer(args.quiet)
-    say(f"chaos-audit matrix: seed {base.seed}, {len(plan_by_defect)} defect(s) -> {report_dir}")
+    say(
+        f"chaos-audit matrix: target {target.name}, seed {base.seed}, "
+        f"{len(plan_by_defect)} defect(s) -> {report_dir}"
+    )
     correct: dict[str, str] = {}
+    undeclared: dict[str, set[str]] = {}
     rows: list[Row] = []
     interrupted = False
 
@@ -68,6 +88,9 @@ def main(args: argparse.Namespace) -> int:
         record = read_run_json(plan_dir / "run.json")
         if record is None:
             return None
+        for s in record.get("scenarios", []):
+            if s.get("undeclared_use"):
+                undeclared.setdefault(str(s["id"]), set()).update(s["undeclared_use"])
         return {str(s["id"]): str(s["verdict"]) for s in record.get("scenarios", [])}
 
     started = time.monotonic()
@@ -89,7 +112,14 @@ def main(args: argparse.Namespace) -> int:
         mark = "detected" if row.detected else "NOT DETECTED"
         shown = ", ".join(f"{i} {row.verdicts.get(i, 'not run')}" for i in ids)
         say(f"  {defect}: {shown} -> {mark} [{time.monotonic() - t0:.1f} s]")
-    matrix = Matrix(correct=correct, rows=tuple(rows), seed=base.seed)
+    matrix = Matrix(
+        correct=correct,
+        rows=tuple(rows),
+        seed=base.seed,
+        unknown_allowed=not is_reference,
+        target=target.name,
+        undeclared={i: tuple(sorted(v)) for i, v in undeclared.items()},
+    )
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "matrix.json").write_text(json.dumps(matrix.to_json(), indent=2))
     write_html(matrix, report_dir / "matrix.html")
@@ -104,6 +134,20 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_INCOMPLETE
     complete = args.skip_correct or bool(correct)
     return EXIT_OK if complete and not matrix.problems() else EXIT_GATE_FAILED
+
+
+def _validate_ids(plan_by_defect: dict[str, tuple[str, ...]]) -> None:
+    from harness.report import catalog
+    from harness.run.plan import built_ids, scenarios_dir
+
+    known = set(catalog.BY_ID) | built_ids(scenarios_dir())
+    for defect, ids in plan_by_defect.items():
+        strangers = [i for i in ids if i not in known]
+        if strangers:
+            raise ConfigError(
+                f"defects.caught_by.{defect}: unknown scenario id(s) {', '.join(strangers)}",
+                field=f"defects.caught_by.{defect}",
+            )
 
 
 def _printer(quiet: bool) -> Callable[[str], None]:

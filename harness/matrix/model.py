@@ -46,11 +46,18 @@ class Matrix:
     correct: Mapping[str, str]
     rows: tuple[Row, ...]
     seed: int
+    #: the reference target answers every observation, so there an ``unknown`` is a false positive
+    #: too; another target may leave some scenarios unknown (they need what its file lacks)
+    unknown_allowed: bool = False
+    target: str = "reference"
+    #: scenario id -> contract fields it used without declaring them in its needs (a harness bug)
+    undeclared: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def false_positives(self) -> list[str]:
-        """Scenarios that did not pass against the correct target."""
-        return sorted(i for i, v in self.correct.items() if v != "pass")
+        """Scenarios that did not pass against the correct target (unknown: only if not allowed)."""
+        allowed = {"pass", "unknown"} if self.unknown_allowed else {"pass"}
+        return sorted(i for i, v in self.correct.items() if v not in allowed)
 
     @property
     def undetected(self) -> list[str]:
@@ -58,16 +65,18 @@ class Matrix:
 
     @property
     def ok(self) -> bool:
-        return not self.false_positives and not self.undetected and bool(self.correct)
+        return not (self.false_positives or self.undetected or self.undeclared) and bool(self.correct)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "schema_version": 1,
+            "target": self.target,
             "seed": self.seed,
             "correct": dict(self.correct),
             "rows": [r.to_json() for r in self.rows],
             "false_positives": self.false_positives,
             "undetected": self.undetected,
+            "undeclared": {i: list(v) for i, v in self.undeclared.items()},
             "ok": self.ok,
         }
 
@@ -76,6 +85,10 @@ class Matrix:
         lines = [
             f"scenario {i} does not pass on the correct target (verdict: {self.correct[i]})"
             for i in self.false_positives
+        ]
+        lines += [
+            f"scenario {i} used contract fields it does not declare in its needs: {', '.join(v)}"
+            for i, v in sorted(self.undeclared.items())
         ]
         for r in self.rows:
             if not r.detected:
@@ -86,8 +99,17 @@ class Matrix:
         return lines
 
 
-def defect_plan(defects: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
-    """Defect -> the scenario ids CATALOG.md names for it (the smallest set that answers)."""
+def defect_plan(
+    defects: Iterable[str] | None = None, caught_by: Mapping[str, Iterable[str]] | None = None
+) -> dict[str, tuple[str, ...]]:
+    """Defect -> the scenario ids that must catch it (the smallest set that answers).
+
+    ``caught_by``: a target file's own ``defects.caught_by``; without it, CATALOG.md's (the
+    reference target's defects).
+    """
+    if caught_by:
+        chosen = list(defects) if defects else list(caught_by)
+        return {d: tuple(caught_by.get(d, ())) for d in chosen}
     every = sorted({d for e in catalog.ENTRIES for d in e.defects})
     chosen = list(defects) if defects else every
     return {d: tuple(catalog.ids_catching(d)) for d in chosen}

@@ -37,6 +37,8 @@ def scenario_json(s: ScenarioResult) -> dict[str, Any]:
         ],
         "harness_error": s.harness_error,
         "history": s.history,
+        "contract_used": list(s.contract_used),
+        "undeclared_use": list(s.undeclared_use),
     }
 
 

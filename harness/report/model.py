@@ -41,6 +41,9 @@ class ScenarioResult:
     checks: tuple[Mapping[str, Any], ...] = ()
     harness_error: bool = False
     history: str | None = None
+    #: the target contract's fields the scenario asked for, and those it did not declare in needs
+    contract_used: tuple[str, ...] = ()
+    undeclared_use: tuple[str, ...] = ()
 
     @property
     def remediation(self) -> str | None:
@@ -190,6 +193,8 @@ def scenario_from_record(record: Mapping[str, Any], report_dir: Path | None = No
         reason=str(record.get("reason") or ""),
         checks=checks,
         harness_error=harness_error,
+        contract_used=tuple(record.get("contract_used") or ()),
+        undeclared_use=tuple(record.get("undeclared_use") or ()),
         history=history if report_dir is None or (report_dir / history).exists() else None,
     )
 

@@ -154,7 +154,7 @@ def _run_session(plan: SessionPlan, stack: Stack, cleanup: contextlib.ExitStack,
     from harness.session.report import write_session_report
     from harness.session.script import save_script
 
-    sample = plan.backend != "external" or "sample_items" in plan.target.database.invariants
+    sample = plan.backend != "external" or "items" in plan.target.database.observations
     session = Session(stack, seed=plan.seed, sample=sample)
 
     def report() -> list[str]:

@@ -63,8 +63,13 @@ class Session:
         )
         self.sampler: StateSampler | None = None
         if sample:
-            queries = self.target.database.invariants
-            self.sampler = StateSampler(self.history, lambda: stack.db_dsn, queries=queries).start()
+            from harness.target.observe import Observer, sample_queries
+
+            observer = Observer(self.target, lambda: stack.db_dsn or None)
+            queries = sample_queries(self.target)
+            self.sampler = StateSampler(
+                self.history, lambda: stack.db_dsn, queries=queries, canonical=observer.canonical
+            ).start()
 
     # -- running commands ---------------------------------------------------------------------------
     def run(self, cmd: Command) -> list[str]:
@@ -111,7 +116,8 @@ class Session:
 
     def snapshot(self) -> view.Snapshot:
         """The latest states: sampled from the database, or (no sampler, e.g. someone's staging
-        database without ``sample_items``) read through the target's API for this session's batches."""
+        database without its own ``database.observations.items``) read through the target's API
+        for this session's batches."""
         if self.sampler is not None or self.client is None:
             return view.snapshot(self.history)
         snap = view.Snapshot()

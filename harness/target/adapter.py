@@ -29,14 +29,31 @@ class AdapterContext:
     api_url: Callable[[], str | None]
 
 
+Rows = Iterable[Mapping[str, Any]]
+
+
 @runtime_checkable
 class ObservationAdapter(Protocol):
-    """The shape of an adapter; every method is optional (define the ones your target needs)."""
+    """The full shape of an adapter, for type-checking one that answers every store observation.
+
+    The harness uses an adapter method by method: define only the ones your target needs (the
+    others fall back to the target file's SQL). Columns per row are those of
+    ``harness/target/observations.sql`` (e.g. ``items``: item_id, batch_id, seq, state, holder,
+    lease_token, updated_at, has_output; states in the target's own names, mapped by
+    ``observe.state_map``).
+    """
 
     def __init__(self, context: AdapterContext) -> None: ...
 
+    def batches(self, *, batch_id: str | None = None) -> Rows: ...
 
-ItemsObservation = Callable[..., Iterable[Mapping[str, Any]]]
+    def items(self, *, batch_id: str | None = None, item_id: str | None = None) -> Rows: ...
+
+    def results(self, *, batch_id: str | None = None, item_id: str | None = None) -> Rows: ...
+
+    def transitions(self, *, batch_id: str | None = None) -> Rows: ...
+
+    def workers(self) -> Rows: ...
 
 
 def adapter_class(spec: str) -> type[Any]:

@@ -131,7 +131,7 @@ class TargetClient:
         rows = body[obs.items_field] if obs.items_field else body
         views = [
             ItemView(
-                id=str(r["id"]),
+                id=str(r[obs.item_id_field]),
                 seq=int(r[obs.item_seq_field]) if r.get(obs.item_seq_field) is not None else None,
                 state=self.canonical(str(r[obs.item_status_field])),
                 raw=r,

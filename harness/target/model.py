@@ -133,6 +133,7 @@ class BatchFields(Model):
     summary: str | None = "summary"  #: the outcome as a user reads it ("3 items failed due to ...")
     paused: str | None = "paused"  #: true while the batch waits for its provider (circuit open)
     reason: str | None = "status_reason"  #: why the batch is in its state
+    truncated: str | None = "truncated"  #: true when a loop over its source stopped at its bound
 
 
 class HealthFields(Model):
@@ -147,6 +148,7 @@ class MetricsFields(Model):
     queue_depth: str | None = "queue_depth"  #: jobs waiting in the queue
     processing: str | None = "items.processing"  #: items being processed now
     completed: str | None = "items.completed"  #: items completed so far
+    batches_completed: str | None = "batches.completed"  #: batches completed so far
 
 
 class Observe(Model):
@@ -157,6 +159,7 @@ class Observe(Model):
     status_field: str = "status"
     items_field: str | None = None
     item_status_field: str = "status"
+    item_id_field: str = "id"  #: the item's id in each entry of the items answer
     item_seq_field: str = "seq"
     state_map: dict[str, CanonicalState] = Field(default_factory=dict)
     page: str | None = None
@@ -227,8 +230,8 @@ class Logs(Model):
     """Where the services log and how to find one flow in them."""
 
     format: Literal["json", "text"] = "json"
-    correlation_field: str = "correlation_id"
-    item_field: str = "item_id"
+    correlation_field: str | None = "correlation_id"  #: null: its logs carry no correlation id
+    item_field: str | None = "item_id"
     batch_field: str | None = "batch_id"
     event_field: str = "event"
     level_field: str = "level"
@@ -263,10 +266,26 @@ class Timing(Model):
 
 
 class Defects(Model):
-    """How to switch a target into a named defect (the reference target supports this)."""
+    """How to switch a target into a named defect, and which scenarios must catch each one.
+
+    ``caught_by`` makes the target's own detection matrix (``chaos-audit matrix --target FILE``):
+    each defect with the scenario ids that must fail when it is switched on. The reference target
+    leaves it empty: its defects are the catalogue's (harness.report.catalog).
+    """
 
     env: str
     names: list[str] = Field(default_factory=list)
+    caught_by: dict[str, list[str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _caught_defects_are_named(self) -> Defects:
+        unnamed = sorted(set(self.caught_by) - set(self.names))
+        if unnamed:
+            raise ValueError(f"caught_by: {', '.join(unnamed)} not in defects.names")
+        empty = sorted(d for d, ids in self.caught_by.items() if not ids)
+        if empty:
+            raise ValueError(f"caught_by.{empty[0]}: name at least one scenario id")
+        return self
 
 
 class Workflow(Model):

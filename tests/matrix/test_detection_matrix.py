@@ -43,5 +43,33 @@ def test_every_defect_is_detected_and_the_correct_target_passes(tmp_path: Path) 
     every_defect = {d for e in catalog.ENTRIES for d in e.defects}
     assert {r["defect"] for r in data["rows"]} == every_defect
     assert all(r["detected"] for r in data["rows"])
+    assert data["undeclared"] == {}, "scenarios used contract fields they do not declare in needs"
     assert done.returncode == 0, done.stderr
     assert (out / "matrix.html").read_text().count('class="yes">detected</td>') == len(every_defect)
+
+
+@pytest.mark.timeout(MATRIX_TIMEOUT_S + 60)
+def test_the_rq_target_passes_what_it_can_and_each_of_its_defects_is_detected(tmp_path: Path) -> None:
+    """The second target, audited through its own file only: nothing it answers fails, each of its
+    defects (its file's ``defects.caught_by``) fails the scenarios named for it."""
+    out = tmp_path / "matrix-rq"
+    target = Path(__file__).resolve().parents[2] / "fixtures" / "rqtarget" / "target.yaml"
+    seed = int(os.environ.get("CHAOS_AUDIT_MATRIX_SEED", "20261123"))
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "matrix", "--target", str(target), "--report-dir", str(out),
+         "--seed", str(seed)],
+        capture_output=True, text=True, timeout=MATRIX_TIMEOUT_S, check=False,
+    )  # fmt: skip
+    print(done.stdout)
+    data = json.loads((out / "matrix.json").read_text())
+    assert data["target"] == "rq-target"
+    assert not data["false_positives"] and not data["undetected"], done.stdout + done.stderr
+    assert data["undeclared"] == {}
+    verdicts = data["correct"]
+    assert set(verdicts) == set(catalog.BY_ID) and set(verdicts.values()) <= {"pass", "unknown"}
+    assert sum(v == "pass" for v in verdicts.values()) >= 15, verdicts  # most scenarios apply to it
+    assert {r["defect"] for r in data["rows"]} == {
+        "in_memory_queue", "no_lease_expiry", "no_idempotency", "no_fencing", "retry_reprocesses_all",
+        "no_dead_letter", "no_provider_timeout",
+    }  # fmt: skip
+    assert done.returncode == 0, done.stderr

@@ -128,3 +128,48 @@ def test_a_harness_error_mid_scenario_is_unknown_never_fail(pytester: pytest.Pyt
         assert by_id[sid]["verdict"] == "unknown" and by_id[sid]["harness_error"] is True, by_id[sid]
         assert words in by_id[sid]["reason"]
     assert by_id["TEST-X-012"]["verdict"] == "fail" and by_id["TEST-X-012"]["harness_error"] is False
+
+
+NEEDS = """
+import pytest
+
+
+@pytest.mark.audit(id="TEST-N-001", title="needs more workers", task="T", severity="HIGH",
+                   needs=("services.worker*5", "observe.items"))
+def test_unmet(audit):
+    raise AssertionError("must not run: the target cannot meet its needs")
+
+
+@pytest.mark.audit(id="TEST-N-002", title="uses what it declares", task="T", severity="HIGH",
+                   needs=("services.worker",))
+def test_declared(audit):
+    audit.workers(1)
+    audit.expect("ok", True)
+    audit.conclude()
+
+
+@pytest.mark.audit(id="TEST-N-003", title="uses more than it declares", task="T", severity="HIGH",
+                   needs=("services.worker",))
+def test_undeclared(audit):
+    audit.workers(2)
+    audit.expect("ok", True)
+    audit.conclude()
+"""
+
+
+def test_unmet_needs_are_unknown_before_the_scenario_runs_and_undeclared_use_is_recorded(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(FAKE_STACK)
+    pytester.makepyfile(test_needs=NEEDS)
+    report_dir = pytester.path / "report"
+    result = pytester.runpytest("-p", "no:cacheprovider", "--chaos-report-dir", str(report_dir))
+    result.assert_outcomes(passed=2, skipped=1)
+    by_id = {s["id"]: s for s in json.loads((report_dir / "run.json").read_text())["scenarios"]}
+    assert by_id["TEST-N-001"]["verdict"] == "unknown"
+    assert by_id["TEST-N-001"]["reason"] == (
+        "the target does not answer 'services.worker*5' (needs 5 service(s) with role worker, the file has 2)"
+    )
+    assert by_id["TEST-N-002"]["undeclared_use"] == []
+    assert by_id["TEST-N-003"]["undeclared_use"] == ["services.worker*2"]
+    assert by_id["TEST-N-003"]["contract_used"] == ["services.worker*2"]
