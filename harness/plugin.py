@@ -325,7 +325,7 @@ def _record_verdict(
             **dict(marker.kwargs),
             "verdict": verdict,
             "reason": reason,
-            "evidence": dict(run.evidence_items) if run else {},
+            "evidence": run.judged_evidence() if run else {},
             "checks": [c.to_json() for c in run.checks] if run else [],
             "contract_used": sorted(run.used) if run else [],
             #: fields used but not in the marker's needs: a harness bug (``target check`` would

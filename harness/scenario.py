@@ -169,9 +169,30 @@ class ScenarioRun:
         return names[:n]
 
     # -- evidence and checks ------------------------------------------------------------------------
-    def evidence(self, key: str, value: Any, *, expected: Any = None) -> None:
-        """Record a measured number for the report, e.g. ``resumed_from_item: 8 (expected 8)``."""
-        self.evidence_items[key] = value if expected is None else {"value": value, "expected": expected}
+    def evidence(self, key: str, value: Any, *, expected: Any = None, holds: bool | None = None) -> None:
+        """Record a measured number for the report, e.g. ``resumed_from_item: 8 (expected 8)``.
+
+        ``holds`` says whether the value meets ``expected`` when the text of the expectation cannot
+        (``expected="names timeout"``); without it, a check of the same name decides (see
+        :meth:`judged_evidence`), else the report compares what it can and never guesses "differs".
+        """
+        if expected is None:
+            self.evidence_items[key] = value
+            return
+        item: dict[str, Any] = {"value": value, "expected": expected}
+        if holds is not None:
+            item["holds"] = holds
+        self.evidence_items[key] = item
+
+    def judged_evidence(self) -> dict[str, Any]:
+        """The evidence, each expectation without ``holds`` judged by the check of its name, if any."""
+        verdict = {c.name: c.valid for c in self.checks if c.valid is not Validity.UNKNOWN}
+        out: dict[str, Any] = {}
+        for key, value in self.evidence_items.items():
+            if isinstance(value, dict) and "expected" in value and "holds" not in value and key in verdict:
+                value = {**value, "holds": verdict[key] is Validity.TRUE}
+            out[key] = value
+        return out
 
     def check(self, result: CheckResult) -> CheckResult:
         """Record a checker's result (its evidence is merged under the checker's name)."""

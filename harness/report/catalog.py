@@ -148,11 +148,18 @@ ENTRIES: tuple[CatalogEntry, ...] = (
 )  # fmt: skip
 
 BY_ID: dict[str, CatalogEntry] = {e.id: e for e in ENTRIES}
+#: id -> its position in ENTRIES, which lists the scenarios as the seeds do
+ORDER: dict[str, int] = {e.id: i for i, e in enumerate(ENTRIES)}
 
 
 def entry(scenario_id: str) -> CatalogEntry | None:
     """The catalogue row of an id (None for a scenario outside the catalogue, e.g. a second-wave one)."""
     return BY_ID.get(scenario_id)
+
+
+def seed_order(scenario_id: str) -> int:
+    """Where an id stands in the seeds' listing (RR-001..008, then T01...O02, then WR-*); others last."""
+    return ORDER.get(scenario_id, len(ORDER))
 
 
 def ids_catching(defect: str) -> list[str]:

@@ -13,30 +13,82 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from harness.target.model import CanonicalState
+
 _MAX_VALUE_CHARS = 120
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
+_EXPECTATION_KEYS = ({"value", "expected"}, {"value", "expected", "holds"})
+
+
 def is_expectation(value: Any) -> bool:
-    """True for the ``{"value": ..., "expected": ...}`` form of ``ScenarioRun.evidence``."""
-    return isinstance(value, Mapping) and set(value) == {"value", "expected"}
+    """True for the ``{"value": ..., "expected": ...[, "holds": bool]}`` form of ``ScenarioRun.evidence``."""
+    return isinstance(value, Mapping) and set(value) in _EXPECTATION_KEYS
 
 
 def mismatched(value: Any) -> bool:
-    """True when an expectation-form value differs from what was expected.
+    """True only when an expectation-form value is known to differ from what was expected.
 
-    Text is compared by the numbers it contains when both sides have some, so ``"7 done / 13
-    remaining"`` matches an expected ``"7/13"``: scenarios phrase the measurement for readers.
+    Red in a report must mean "differs", so an expectation that cannot be decided is never
+    red: the scenario's own judgement (``holds``, set from the check of the same name) decides
+    first, then :func:`judge` where the expectation is a value, a bound or a list of alternatives.
     """
     if not is_expectation(value):
         return False
-    got, want = value["value"], value["expected"]
-    if isinstance(got, str) and isinstance(want, str):
-        got_numbers, want_numbers = _NUMBER.findall(got), _NUMBER.findall(want)
-        if got_numbers and want_numbers:
-            return bool(got_numbers != want_numbers)
-        return got.strip().lower() != want.strip().lower()
-    return bool(got != want)
+    if "holds" in value:
+        return value["holds"] is False
+    return judge(value["value"], value["expected"]) is False
+
+
+_BOUND = re.compile(r"(<=|>=|<|>)\s*(?:[a-z][a-z ]*)?(-?\d+(?:\.\d+)?)")  # "< 2", ">= deadline 3.0"
+_RANGE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(?:\.\.|-)\s*(-?\d+(?:\.\d+)?)\s*$")
+#: single words an expectation can be decided on: the canonical states, and yes/no
+_WORDS = frozenset({*(s.value for s in CanonicalState), "yes", "no", "none"})
+_COMPARE = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__}
+
+
+def judge(got: Any, want: Any) -> bool | None:
+    """Whether ``got`` meets the expectation ``want``; None when the expectation is prose.
+
+    Decided: equal non-text values; bounds anywhere in the text (``"<= 2.0 each"``, ``"~lease
+    (1.0 s), < 5.0"``: every number measured must meet every bound); ranges (``"8-20"``,
+    ``"3..5"``); a canonical state or yes/no (``"completed"``); alternatives (``"timeout or failed"``,
+    ``"failed (or retrying)"``: one of them); and text whose numbers are what was measured
+    (``"7/13"`` against ``"7 done / 13 remaining"``). Anything else (``"names timeout"``) is None.
+    """
+    if not isinstance(want, str):
+        return bool(got == want) if not isinstance(got, str) else judge(got, str(want))
+    text = got if isinstance(got, str) else format_value(got)
+    measured = [float(n) for n in _NUMBER.findall(text)]
+    bounds = _BOUND.findall(want)
+    if bounds:
+        if not measured:
+            return None
+        return all(_COMPARE[op](m, float(limit)) for op, limit in bounds for m in measured)
+    span = _RANGE.match(want)
+    if span:
+        low, high = sorted(float(x) for x in span.groups())
+        return bool(measured) and all(low <= m <= high for m in measured)
+    alternatives = [a.strip(" ()") for a in want.replace("(or ", " or ").split(" or ")]
+    if len(alternatives) > 1:
+        verdicts = [judge(got, a) for a in alternatives if a]
+        return True if True in verdicts else (False if verdicts and None not in verdicts else None)
+    word = want.strip().lower()
+    if word in _WORDS:
+        return text.strip().lower() == word
+    expected_numbers = _NUMBER.findall(want)
+    if expected_numbers and measured and not re.sub(r"[\d\s./,:-]", "", want):  # nothing but numbers
+        return [float(n) for n in expected_numbers] == measured
+    if expected_numbers and measured:
+        return [float(n) for n in expected_numbers] == measured if _same_words(text, want) else None
+    return True if text.strip().lower() == want.strip().lower() else None
+
+
+def _same_words(got: str, want: str) -> bool:
+    """True when the expectation's words (numbers aside) all appear in the measured text."""
+    words = re.findall(r"[a-z]+", want.lower())
+    return bool(words) and all(w in got.lower() for w in words)
 
 
 def format_value(value: Any) -> str:

@@ -209,7 +209,9 @@ def build_report(
 ) -> AuditReport:
     """Combine ``run.json`` (None when the run died before writing it) with the target and context."""
     records = list((run or {}).get("scenarios") or [])
-    scenarios = tuple(scenario_from_record(r, context.report_dir) for r in records)
+    # in the seeds' order, whatever order pytest ran them in (sorted() is stable: others keep theirs)
+    found = (scenario_from_record(r, context.report_dir) for r in records)
+    scenarios = tuple(sorted(found, key=lambda s: catalog.seed_order(s.id)))
     done = {s.id for s in scenarios}
     collected = [c for c in (run or {}).get("collected") or [] if c.get("id") not in done]
     why = "interrupted before it ran" if context.interrupted else "did not report a verdict (harness error)"

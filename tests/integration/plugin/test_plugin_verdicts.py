@@ -173,3 +173,27 @@ def test_unmet_needs_are_unknown_before_the_scenario_runs_and_undeclared_use_is_
     assert by_id["TEST-N-002"]["undeclared_use"] == []
     assert by_id["TEST-N-003"]["undeclared_use"] == ["services.worker*2"]
     assert by_id["TEST-N-003"]["contract_used"] == ["services.worker*2"]
+
+
+JUDGED = """
+import pytest
+
+
+@pytest.mark.audit(id="TEST-J-001", title="judged evidence", task="T", severity="HIGH")
+def test_judged(audit):
+    audit.evidence("item_error", "boom", expected="names timeout")
+    audit.evidence("note", "x", expected="prose")
+    audit.evidence("said", "y", expected="prose", holds=True)
+    audit.expect("item_error", False)
+    audit.conclude()
+"""
+
+
+def test_evidence_is_judged_by_the_check_of_its_name(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(FAKE_STACK)
+    pytester.makepyfile(test_scenarios=JUDGED)
+    report_dir = pytester.path / "report"
+    pytester.runpytest("-p", "no:cacheprovider", "--chaos-report-dir", str(report_dir))
+    (record,) = json.loads((report_dir / "run.json").read_text())["scenarios"]
+    assert record["evidence"]["item_error"] == {"value": "boom", "expected": "names timeout", "holds": False}
+    assert "holds" not in record["evidence"]["note"] and record["evidence"]["said"]["holds"] is True

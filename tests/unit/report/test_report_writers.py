@@ -134,3 +134,27 @@ def test_allure_environment_is_written_only_when_allure_results_exist(
     env = (paths["allure"] / "environment.properties").read_text()
     assert "score=FAIL\n" in env and "seed=424242\n" in env and "defects=no_fencing\n" in env
     assert json.loads((paths["allure"] / "categories.json").read_text())[0]["matchedStatuses"] == ["failed"]
+
+
+def test_html_marks_red_only_what_differs_and_lists_results_in_the_seeds_order(
+    make_report: Callable[..., AuditReport], run_record: dict[str, Any], report_dir: Path
+) -> None:
+    passing = run_record["scenarios"][0]  # TEST-RR-004, passed: prose and bounds that held
+    passing["evidence"] |= {
+        "item_error": {"value": "timeout ReadTimeout", "expected": "names timeout"},
+        "call_durations_s": {"value": [1.0, 1.001], "expected": "<= 2.0 each"},
+        "job_state": {"value": "timeout", "expected": "timeout or failed"},
+    }
+    failing = run_record["scenarios"][1]  # TEST-RR-006
+    failing["evidence"] = {
+        "results": {"value": 2, "expected": 1},
+        "why": {"value": "x", "expected": "prose", "holds": False},
+    }
+    run_record["scenarios"].reverse()  # pytest's order is not the seeds' order
+    html = _write(make_report, run_record, report_dir)["html"].read_text()
+    rr004 = html[html.index('id="sc-TEST-RR-004"') : html.index('id="sc-TEST-RR-006"')]
+    assert 'class="mismatch"' not in rr004
+    rr006 = html[html.index('id="sc-TEST-RR-006"') :]
+    assert rr006.count('class="mismatch"') >= 2
+    table = html[html.index('<table id="results">') :]
+    assert table.index("TEST-RR-004") < table.index("TEST-RR-006") < table.index("TEST-RR-Q03")
