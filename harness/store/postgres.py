@@ -29,6 +29,7 @@ import psycopg
 from harness.errors import StoreError
 from harness.process.lifeline import die_with_parent
 from harness.process.pidfiles import PidFiles, process_start_time, wait_gone
+from harness.store import pgcache
 from harness.store.pgbin import RunAs, resolve_bin_dir, run_as_user
 
 READY_TIMEOUT_S = 30.0
@@ -42,6 +43,9 @@ SERVER_SETTINGS = {
     "max_connections": "200",
     "shared_buffers": "64MB",
     "log_min_messages": "warning",
+    # POSIX segments (the default) are files in /dev/shm that a SIGKILLed postmaster never removes;
+    # mmap keeps them in the data dir (pg_dynshmem), removed with the cluster
+    "dynamic_shared_memory_type": "mmap",
 }
 
 
@@ -245,8 +249,9 @@ class EmbeddedPostgres:
     def _initdb(self) -> None:
         """Give the server a fresh cluster: a copy of a cached pristine ``initdb`` output.
 
-        initdb costs 0.6-1.5 s; copying its never-started output costs ~0.1 s. The cache is keyed
-        by the binaries and the user, built once per machine (atomically renamed into place).
+        initdb costs 0.6-1.5 s; copying its never-started output costs ~0.1 s. The cache
+        (``harness.store.pgcache``) is keyed by the binary's content and the user, built once per
+        machine (atomically renamed into place), and stale ones are removed.
         """
         pristine = self._pristine_cluster()
         shutil.copytree(pristine, self.data_dir, symlinks=True)
@@ -262,12 +267,15 @@ class EmbeddedPostgres:
         os.chmod(self.data_dir, 0o700)
 
     def _pristine_cluster(self) -> Path:
-        st = (self._bin_dir / "postgres").stat()
-        key = f"{st.st_size}-{int(st.st_mtime)}-{self._uid if self._uid is not None else os.getuid()}"
-        cache = data_parent() / f"chaos-audit-pgdata-{key}"
+        parent = data_parent()
+        cache = pgcache.cache_dir(
+            parent, self._bin_dir / "postgres", self._uid if self._uid is not None else os.getuid()
+        )
+        pgcache.remove_stale(parent, keep=cache)
         if (cache / "PG_VERSION").exists():
+            pgcache.mark_used(cache)
             return cache
-        staging = Path(tempfile.mkdtemp(prefix="chaos-audit-pgdata-", dir=data_parent()))
+        staging = Path(tempfile.mkdtemp(prefix=pgcache.PREFIX, dir=parent))
         os.chmod(staging, 0o755)
         data = staging / "data"
         data.mkdir()
