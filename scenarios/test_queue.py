@@ -157,10 +157,16 @@ def test_rr_q02_redelivery_and_dead_letter(audit: ScenarioRun) -> None:
     audit.check(audit.invariants().check("completed_twice"))
 
     # Given a poison item: its provider call kills the worker that runs it, on every delivery.
+    # The workers are frozen while its job is created and the trap set: a target whose idle
+    # workers take a new job at once would otherwise call the item before the trap exists.
+    for worker in workers:
+        audit.faults.pause(worker)
     poison_job = client.batch_id_of(client.create_batch(3))
     poison = items_by_seq(client, poison_job)[2].id
     kills = 0
     with audit.provider.barrier(poison) as trap:
+        for worker in workers:
+            audit.faults.resume(worker)
 
         def next_step() -> str | None:
             if items_by_seq(client, poison_job)[2].state == "dead":
