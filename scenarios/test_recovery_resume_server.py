@@ -324,7 +324,7 @@ def test_rr_006_partitioned_worker_cannot_commit(audit: ScenarioRun) -> None:
         audit.faults.heal_partition(w1_db)
         since = log_offset(audit, w1)
         held.release()
-    audit.evidence("lease_tokens", {"worker-1": a.get("lease_token"), "worker-2": b["lease_token"]})
+    audit.evidence("lease_tokens", {w1: a.get("lease_token"), w2: b["lease_token"]})
 
     # Then worker-1 notices it lost the item and backs off; one result, one completion.
     lost = audit.observe.events("ownership_lost")
