@@ -20,7 +20,15 @@ from harness.errors import ConfigError
 from harness.images.base import run_step, say
 
 #: what the package build needs from the checkout (see setup.py)
-SOURCES = ("harness", "fixtures/reftarget", "scenarios", "setup.py", "pyproject.toml", "README.md")
+SOURCES = (
+    "harness",
+    "fixtures/reftarget",
+    "fixtures/rqtarget",
+    "scenarios",
+    "setup.py",
+    "pyproject.toml",
+    "README.md",
+)
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", ".ruff_cache", "*.egg-info")
 
 
