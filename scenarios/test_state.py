@@ -222,27 +222,31 @@ def run_failure_modes(audit: ScenarioRun) -> list[Mode]:
     return modes
 
 
+#: what ``run_failure_modes`` uses of the contract (S01 and S02 both drive it)
+FAILURE_MODES_NEEDS = (
+    "control.cancel",
+    "links.db",
+    "logs.correlation_field",
+    "logs.events.create_received",
+    "logs.item_field",
+    "observe.item_fields.error_kind",
+    "observe.item_fields.error_message",
+    "observe.item_fields.error_status",
+    "observe.item_fields.holder",
+    "observe.item_fields.output",
+    "observe.items",
+    "services.api",
+    "services.worker*2",
+)
+
+
 # -- the scenarios ---------------------------------------------------------------------------------
 @pytest.mark.audit(
     id="TEST-RR-S01",
     title="State after each failure mode",
     task=TASK,
     severity="HIGH",
-    needs=(
-        "control.cancel",
-        "links.db",
-        "logs.correlation_field",
-        "logs.events.create_received",
-        "logs.item_field",
-        "observe.item_fields.error_kind",
-        "observe.item_fields.error_message",
-        "observe.item_fields.error_status",
-        "observe.item_fields.holder",
-        "observe.item_fields.output",
-        "observe.items",
-        "services.api",
-        "services.worker*2",
-    ),
+    needs=FAILURE_MODES_NEEDS,
 )
 def test_rr_s01_state_after_each_failure_mode(audit: ScenarioRun) -> None:
     # Given / When: every failure mode of the seed's table, in one compact run.
@@ -260,7 +264,7 @@ def test_rr_s01_state_after_each_failure_mode(audit: ScenarioRun) -> None:
     task=TASK,
     severity="HIGH",
     needs=(
-        "control.cancel",
+        *FAILURE_MODES_NEEDS,
         "database.invariants.batch_rollup_mismatch",
         "database.invariants.completed_batch_with_failed_items",
         "database.invariants.completed_without_output",
@@ -268,18 +272,6 @@ def test_rr_s01_state_after_each_failure_mode(audit: ScenarioRun) -> None:
         "database.invariants.illegal_transitions",
         "database.invariants.processing_with_dead_worker",
         "database.invariants.stuck_processing",
-        "links.db",
-        "logs.correlation_field",
-        "logs.events.create_received",
-        "logs.item_field",
-        "observe.item_fields.error_kind",
-        "observe.item_fields.error_message",
-        "observe.item_fields.error_status",
-        "observe.item_fields.holder",
-        "observe.item_fields.output",
-        "observe.items",
-        "services.api",
-        "services.worker*2",
     ),
 )
 def test_rr_s02_no_impossible_states(audit: ScenarioRun) -> None:
