@@ -13,7 +13,15 @@ Foreign exceptions (requests, psycopg, OSError, ...) are translated at each boun
     │       ├── ProxyNotFound         404: unknown proxy or toxic
     │       ├── ProxyConflict         409: the proxy or toxic already exists
     │       └── ProxyBadRequest       400: malformed body, invalid toxic, invalid attribute
-    └── ProviderError                 the mock provider's control API failed or timed out
+    ├── ProviderError                 the mock provider's control API failed or timed out
+    └── Undecidable                   something the audit needs cannot be observed: ``unknown``
+        └── CapabilityMissing         the target file does not offer a call or field (``field``)
+            └── ObservationMissing    a named observation the target does not answer
+
+``Undecidable`` is how ``unknown`` travels: raised inside a check, it makes that check unknown (or,
+for a capability the target file declares absent, failed with a finding: see ``harness.verdict``);
+raised outside every check, the scenario could not run and is ``unknown``. It is never a finding
+by itself and never a harness error.
 
 A checker never raises for a violation: violations are data (see ``harness.checkers``).
 """
@@ -71,3 +79,32 @@ class ProxyBadRequest(ProxyError):
 
 class ProviderError(HarnessError):
     """The mock provider's control API failed, refused, or timed out."""
+
+
+class Undecidable(HarnessError):
+    """The harness cannot observe what it needs: the check (or scenario) is ``unknown``.
+
+    ``field`` names the contract field in the ``needs`` spelling (``observe.batch_fields.summary``).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class CapabilityMissing(Undecidable):
+    """The target file does not offer a call or field a scenario needs: the verdict is ``unknown``."""
+
+    def __init__(self, capability: str) -> None:
+        message = f"the target does not offer {capability!r} (not in its target file)"
+        super().__init__(message, field=capability)
+        self.capability = capability
+
+
+class ObservationMissing(CapabilityMissing):
+    """A scenario needs an observation the target does not answer: its verdict is ``unknown``."""
+
+    def __init__(self, field: str, why: str = "not given in its target file") -> None:
+        super().__init__(field)
+        self.args = (f"the target does not answer {field!r} ({why})",)
+        self.why = why

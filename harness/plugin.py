@@ -98,7 +98,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     for item in session.items:
         marker = item.get_closest_marker("audit")
         if marker is not None:
-            collected.append({**dict(marker.kwargs), "nodeid": item.nodeid})
+            collected.append({**_meta_of(marker), "nodeid": item.nodeid})
     _progress(session.config, {"event": "collected", "scenarios": collected})
 
 
@@ -177,7 +177,7 @@ def audit(request: pytest.FixtureRequest, chaos_stack: Any) -> Iterator[Any]:
     marker = request.node.get_closest_marker("audit")
     if marker is None:
         raise pytest.UsageError(f"{request.node.nodeid}: the audit fixture needs @pytest.mark.audit(...)")
-    meta = AuditMeta(**marker.kwargs)
+    meta = AuditMeta.of(marker.kwargs)
     _skip_unmet_needs(request.config, chaos_stack, meta.needs)
     seed = request.config.stash[SEED_KEY]
     run = ScenarioRun(meta, chaos_stack, History(), seed=seed)
@@ -282,19 +282,33 @@ def _record_of(item: pytest.Item) -> dict[str, Any] | None:
     return records[-1] if records else None
 
 
+def _meta_of(marker: Any) -> dict[str, Any]:
+    """The marker's kwargs completed by the catalogue (title, task, severity: one source)."""
+    from dataclasses import asdict
+
+    from harness.scenario import AuditMeta
+
+    meta = asdict(AuditMeta.of(marker.kwargs))
+    meta["needs"] = list(meta["needs"])
+    return meta
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
-    """A capability the target does not offer ends a scenario as ``unknown``, never as fail or pass."""
+    """Something the target does not offer, outside any check, ends a scenario as ``unknown``.
+
+    What was already found false stays a finding (``could_not_run`` fails first).
+    """
     try:
         return (yield)
     except Exception as exc:
+        from harness.errors import Undecidable
         from harness.scenario import UNKNOWN_PREFIX
-        from harness.target.client import CapabilityMissing
 
-        if isinstance(exc, CapabilityMissing) and pyfuncitem.get_closest_marker("audit") is not None:
+        if isinstance(exc, Undecidable) and pyfuncitem.get_closest_marker("audit") is not None:
             run = pyfuncitem.stash.get(RUN_KEY, None)
             if run is not None:
-                run.conclude_failures()  # what was already found false stays a finding
+                run.could_not_run(exc)
             pytest.skip(UNKNOWN_PREFIX + str(exc))
         raise
 
@@ -317,20 +331,33 @@ def _record_verdict(
         reason = str(report.longrepr[2]).removeprefix("Skipped: ").removeprefix(UNKNOWN_PREFIX)
     elif report.failed:
         reason = str(call.excinfo.value) if call.excinfo else report.longreprtext[-2000:]
-        if report.when == "setup" or _is_harness_error(call):
+        if _is_undecidable(call):  # e.g. a stack that cannot offer a scenario's fault, found in setup
+            verdict = "unknown"
+        elif report.when == "setup" or _is_harness_error(call):
             # the harness could not start or drive the scenario: not the target's fault, never a finding
             verdict, harness_error = "unknown", True
+    outcome = run.outcome if run else None
+    undecided = [u.to_json() for u in outcome.undecided] if outcome else []
+    if run and outcome is None:  # ended before concluding (a harness error, an assertion of its own)
+        undecided = [{"name": c.name, "why": c.error, "core": run.spec.is_core(c.name)}
+                     for c in run.checks if c.valid.value == "unknown"]  # fmt: skip
     item.config.stash[RECORD_KEY].append(
         {
-            **dict(marker.kwargs),
+            **_meta_of(marker),
             "verdict": verdict,
             "reason": reason,
+            #: checks that could not be decided on this target (with why); beside a pass they are
+            #: the secondary checks the audit could not look at
+            "undecided": undecided,
+            "core_checks": run.spec.core_names if run else [],
             "evidence": run.judged_evidence() if run else {},
             "checks": [c.to_json() for c in run.checks] if run else [],
             "contract_used": sorted(run.used) if run else [],
             #: fields used but not in the marker's needs: a harness bug (``target check`` would
             #: promise the scenario can run where it cannot); the audit's own tests require none
-            "undeclared_use": sorted(run.used - declared(run.meta.needs)) if run else [],
+            "undeclared_use": sorted(run.used - declared(run.meta.needs) - declared(run.spec.reads))
+            if run
+            else [],
             "duration_s": round(report.duration, 3),
             "nodeid": item.nodeid,
             "harness_error": harness_error,
@@ -339,12 +366,20 @@ def _record_verdict(
     )
 
 
+def _is_undecidable(call: pytest.CallInfo[None]) -> bool:
+    from harness.errors import Undecidable
+
+    return call.excinfo is not None and isinstance(call.excinfo.value, Undecidable)
+
+
 def _is_harness_error(call: pytest.CallInfo[None]) -> bool:
     """True for the harness's own errors (``harness.errors.HarnessError``: a service that would not
-    start, a fault that could not be injected, a placeholder that could not be filled...)."""
-    from harness.errors import HarnessError
+    start, a fault that could not be injected, a placeholder that could not be filled...); not for
+    ``Undecidable`` (the target does not offer something: unknown, but not the harness's fault)."""
+    from harness.errors import HarnessError, Undecidable
 
-    return call.excinfo is not None and isinstance(call.excinfo.value, HarnessError)
+    value = call.excinfo.value if call.excinfo is not None else None
+    return isinstance(value, HarnessError) and not isinstance(value, Undecidable)
 
 
 # -- live progress -------------------------------------------------------------------------------

@@ -9,44 +9,67 @@ A scenario reads like the audit step it encodes::
         audit.evidence("resumed_from_item", 8, expected=8)
         audit.conclude()
 
-``conclude()`` turns the recorded checks into the verdict: any false check fails the scenario
-(with every violation in the message), an unknown check makes it ``unknown`` (a skip whose reason
-starts with ``unknown:``), otherwise it passes. Evidence is recorded whatever the verdict.
+``conclude()`` turns the recorded checks into the verdict (:func:`harness.verdict.decide`): any
+false check fails the scenario (with every violation in the message); an undecided *core* check
+makes it ``unknown``; otherwise it passes, listing its undecided *secondary* checks. The outcome is
+kept as a typed value (``run.outcome``) for the plugin; pytest sees a failure, a skip whose reason
+starts with ``unknown:``, or a pass. Evidence is recorded whatever the verdict.
+
+A block of checks that reads something the target may not answer is wrapped in
+``with audit.deciding("name", ...):`` so that a missing observation makes exactly those checks
+unknown (or failed, when the target file declares the capability absent) while the others decide.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import pytest
 
+from harness.catalog.checks import checks_of
 from harness.checkers import CheckResult, Validity
 from harness.checkers.sql import SqlInvariants
+from harness.errors import ObservationMissing, Undecidable
 from harness.faults.injector import Faults
 from harness.history import History
 from harness.sampler import DEFAULT_INTERVAL_S, StateSampler
 from harness.stack.base import Stack
+from harness.target.absence import declared_absent, hint
 from harness.target.adapter import AdapterContext, build_adapter
 from harness.target.client import TargetClient
-from harness.target.observe import ObservationMissing, Observer, sample_queries
+from harness.target.observe import Observer, sample_queries
+from harness.verdict import Outcome, Verdict, absent_capability, decide
 
 UNKNOWN_PREFIX = "unknown: "
 
 
 @dataclass(frozen=True, kw_only=True)
 class AuditMeta:
-    """The ``@pytest.mark.audit(...)`` of a scenario."""
+    """A scenario's metadata: the ``@pytest.mark.audit(id=..., needs=...)`` completed by the catalogue."""
 
     id: str
-    title: str
-    task: str
-    severity: str
-    #: the contract fields the scenario may ask for (``chaos-audit target check`` reads them to say
-    #: which scenarios a target can run; the audit's own tests check nothing else is used)
+    title: str = ""
+    task: str = ""
+    severity: str = "HIGH"
+    #: the contract fields the scenario needs to *run* (its setup and fault); what each check reads
+    #: is in the catalogue (``harness.catalog.checks``). ``chaos-audit target check`` reads both.
     needs: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, marker_kwargs: Mapping[str, Any]) -> AuditMeta:
+        """The marker's id and needs, with title, task and severity from the catalogue (one source)."""
+        from harness import catalog
+
+        kw = dict(marker_kwargs)
+        known = catalog.entry(str(kw.get("id")))
+        if known is not None:
+            kw.update(title=known.title, task=known.task, severity=known.severity.value)
+        kw["needs"] = tuple(kw.get("needs", ()))
+        return cls(**kw)
 
 
 class ScenarioRun:
@@ -60,6 +83,10 @@ class ScenarioRun:
         self.seed = seed
         self.evidence_items: dict[str, Any] = {}
         self.checks: list[CheckResult] = []
+        #: the scenario's checks in the catalogue (core or secondary, what each reads and requires)
+        self.spec = checks_of(meta.id)
+        #: the concluded outcome (set by :meth:`conclude` or :meth:`could_not_run`)
+        self.outcome: Outcome | None = None
         self._client: TargetClient | None = None
         #: every contract field the scenario asked for (observations, controls, invariants, roles)
         self.used: set[str] = set()
@@ -206,24 +233,60 @@ class ScenarioRun:
         groups = [] if ok else [ViolationGroup.of(name, [dict(detail or {"condition": name})])]
         return self.check(CheckResult.from_violations(name, groups, dict(detail or {})))
 
+    @contextmanager
+    def deciding(self, *names: str) -> Iterator[None]:
+        """The checks ``names`` are decided inside this block; what it cannot observe makes exactly them
+        undecided (or failed, when the target file declares that capability absent).
+
+        Use it around the reading *and* the checks that depend on it, so one missing field never
+        takes the scenario's other checks with it.
+        """
+        before = len(self.checks)
+        try:
+            yield
+        except Undecidable as exc:
+            recorded = {c.name for c in self.checks[before:]}
+            for name in names:
+                if name not in recorded:
+                    self.checks.append(self._undecided(name, exc))
+
+    def _undecided(self, name: str, exc: Undecidable) -> CheckResult:
+        field = exc.field
+        if field and field in self.spec.requires(name) and declared_absent(self.stack.target, field):
+            why = getattr(exc, "why", str(exc))
+            return absent_capability(name, field, f"the target file declares it absent: {why}")
+        text = str(exc) + (f"; hint: {hint(field)}" if field else "")
+        return CheckResult.unknown(name, text)
+
     def unknown(self, reason: str) -> NoReturn:
         """End the scenario as ``unknown`` (never pass): the harness could not decide."""
+        self.outcome = Outcome(verdict=Verdict.UNKNOWN, reason=reason)
         pytest.skip(UNKNOWN_PREFIX + reason)
 
     def conclude_failures(self) -> None:
         """Raise the scenario's failure if any recorded check is false (else return)."""
         failed = [c for c in self.checks if c.valid is Validity.FALSE]
         if failed:
+            self.outcome = decide(self.checks, self.spec)
             raise AssertionError(f"{self.meta.id} failed: " + " | ".join(c.summary() for c in failed))
 
-    def conclude(self) -> None:
-        """Turn the checks into the verdict (raises on fail, skips as unknown)."""
+    def could_not_run(self, exc: Undecidable) -> NoReturn:
+        """The scenario stopped on something it cannot observe: unknown, unless a check already failed."""
         self.conclude_failures()
-        unknown = [c for c in self.checks if c.valid is Validity.UNKNOWN]
-        if unknown:
-            self.unknown("; ".join(c.summary() for c in unknown))
+        outcome = decide(self.checks, self.spec)
+        self.outcome = Outcome(verdict=Verdict.UNKNOWN, undecided=outcome.undecided, reason=str(exc))
+        pytest.skip(UNKNOWN_PREFIX + str(exc))
+
+    def conclude(self) -> None:
+        """Turn the checks into the verdict (raises on fail, skips as unknown, returns on pass)."""
+        outcome = decide(self.checks, self.spec)
+        self.outcome = outcome
+        if outcome.verdict is Verdict.FAIL:
+            raise AssertionError(f"{self.meta.id} failed: {outcome.reason}")
         if not self.checks:
             raise AssertionError(f"{self.meta.id}: a scenario must check something")
+        if outcome.verdict is Verdict.UNKNOWN:
+            pytest.skip(UNKNOWN_PREFIX + outcome.reason)
 
     # -- waiting on observed states ---------------------------------------------------------------
     def wait_for(

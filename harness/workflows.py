@@ -13,9 +13,9 @@ import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from harness.errors import CapabilityMissing
 from harness.faults.provider.client import Barrier
 from harness.scenario import ScenarioRun
-from harness.target.client import CapabilityMissing
 from harness.target.workflow_client import WorkflowClient, WorkflowView
 from harness.target.workflow_model import WorkflowContract
 from harness.workload import work_calls

@@ -125,7 +125,7 @@ def log_events(
         if value is not None:
             audit.used.add(name)
             if field is None:
-                from harness.target.observe import ObservationMissing
+                from harness.errors import ObservationMissing
 
                 raise ObservationMissing(name)
             fields[field] = str(value)
@@ -152,7 +152,7 @@ def worker_holding(audit: ScenarioRun, client: TargetClient, batch_id: str, seq:
     """
     worker = audit.observe.item_field(items_by_seq(client, batch_id)[seq], "holder")
     if worker not in audit.stack.started:
-        from harness.target.observe import ObservationMissing
+        from harness.errors import ObservationMissing
 
         raise ObservationMissing(
             "observe.item_fields.holder", f"it names {worker!r}, not a started service of the target file"

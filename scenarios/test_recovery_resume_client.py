@@ -28,10 +28,10 @@ import pytest
 import requests
 
 from harness.checkers.ledger import exactly_once
+from harness.errors import CapabilityMissing, ObservationMissing
 from harness.scenario import ScenarioRun
 from harness.stack.render import render, render_value
-from harness.target.client import Answer, CapabilityMissing, TargetClient
-from harness.target.observe import ObservationMissing
+from harness.target.client import Answer, TargetClient
 from harness.workload import (
     TERMINAL,
     count_in_state,

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from harness.checkers.ledger import exactly_once, not_called_again, same_idempotency_key
+from harness.errors import ObservationMissing
 from harness.scenario import ScenarioRun
-from harness.target.observe import ObservationMissing
 from harness.workload import (
     items_by_seq,
     ledger,

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from harness.checkers.ledger import exactly_once
+from harness.errors import ObservationMissing
 from harness.scenario import ScenarioRun
 from harness.target.client import TargetClient
-from harness.target.observe import ObservationMissing
 from harness.workload import (
     TERMINAL,
     item_error,

@@ -200,6 +200,6 @@ class Faults:
     def _allowed(self, service: str, fault: str) -> None:
         spec = self.stack.target.services.get(service)
         if spec is None or fault not in spec.faults:
-            from harness.target.client import CapabilityMissing
+            from harness.errors import CapabilityMissing
 
             raise CapabilityMissing(f"services.{service}.faults: {fault}")

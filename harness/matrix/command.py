@@ -137,7 +137,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _validate_ids(plan_by_defect: dict[str, tuple[str, ...]]) -> None:
-    from harness.report import catalog
+    from harness import catalog
     from harness.run.plan import built_ids, scenarios_dir
 
     known = set(catalog.BY_ID) | built_ids(scenarios_dir())

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.report import catalog
+from harness import catalog
 
 
 @dataclass(frozen=True, kw_only=True)

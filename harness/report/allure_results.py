@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness import catalog
+from harness.catalog import Severity
 from harness.history import FaultEvent, History, LedgerEvent, OpEvent, SampleEvent
-from harness.report import catalog
-from harness.report.catalog import Severity
 from harness.report.model import AuditReport
 from harness.report.timeline import POLL_OPS
 

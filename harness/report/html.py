@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from html import escape
 from pathlib import Path
 
+from harness.catalog.remediation import remediation_for
 from harness.history import History
 from harness.report.evidence import evidence_text, format_value, mismatched, ordered, violation_text
 from harness.report.model import AuditReport, ScenarioResult
-from harness.report.remediation import remediation_for
 from harness.report.svg import legend, render_timeline
 from harness.report.timeline import build_timeline
 

@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.catalog.remediation import remediation_for
 from harness.report.evidence import evidence_text
 from harness.report.model import SCHEMA_VERSION, AuditReport, ScenarioResult
-from harness.report.remediation import remediation_for
 
 
 def scenario_json(s: ScenarioResult) -> dict[str, Any]:

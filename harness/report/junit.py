@@ -11,9 +11,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from harness.catalog.remediation import remediation_for
 from harness.report.evidence import evidence_text, violations_text
 from harness.report.model import AuditReport, ScenarioResult
-from harness.report.remediation import remediation_for
 
 
 def _case(suite: ET.Element, s: ScenarioResult) -> None:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from harness.report import catalog
+from harness import catalog
+from harness.catalog.remediation import remediation_for
 from harness.report.evidence import evidence_text, violation_text
 from harness.report.model import AuditReport, ScenarioResult
-from harness.report.remediation import remediation_for
 
 #: which scenarios measure each workflow claim of seed 000's table
 CLAIMS = {

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.report import catalog
-from harness.report.catalog import Severity
-from harness.report.remediation import remediation_for
+from harness import catalog
+from harness.catalog import Severity
+from harness.catalog.remediation import remediation_for
 from harness.target.model import Target
 
 SCHEMA_VERSION = 1

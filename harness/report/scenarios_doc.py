@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
-from harness.report import catalog
-from harness.report.remediation import remediation_for
+from harness import catalog
+from harness.catalog.remediation import remediation_for
 
 HEADER = """# The scenarios: what each audits, the defect that proves it can fail, and the fix
 

@@ -16,8 +16,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import catalog
 from harness.errors import ConfigError
-from harness.report import catalog
 from harness.target.load import load_target
 from harness.target.model import Target
 

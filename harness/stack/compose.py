@@ -15,12 +15,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, ServiceError
+from harness.errors import CapabilityMissing, ConfigError, ServiceError
 from harness.process.readiness import HttpReady, SqlReady, wait_until
 from harness.stack.base import INFRA_ROLES
 from harness.stack.containers import ContainerService, docker_client
 from harness.stack.external import ExternalInfra, ExternalStack
-from harness.target.client import CapabilityMissing
 from harness.target.model import Target
 
 _HINT = "hint: start the stack first: docker-compose -f docker-compose.chaos.yml up -d"

@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.errors import ConfigError
+from harness.errors import CapabilityMissing, ConfigError
 from harness.faults.provider.client import ProviderClient
 from harness.faults.proxy.client import ProxyClient
 from harness.process.readiness import HttpReady, wait_until
 from harness.process.service import ProcessService
 from harness.stack.base import Signalable, Stack
 from harness.store.postgres import free_port
-from harness.target.client import CapabilityMissing
 from harness.target.model import Target
 
 

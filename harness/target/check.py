@@ -24,13 +24,13 @@ from typing import Any, Literal
 
 from harness.checkers import Validity
 from harness.checkers.sql import default_queries
+from harness.errors import ObservationMissing
 from harness.history import History
 from harness.process.logs import read_log
 from harness.scenario import AuditMeta, ScenarioRun
 from harness.stack.base import Stack
 from harness.target.client import ItemView, TargetClient
 from harness.target.model import STORE_OBSERVATIONS, Target
-from harness.target.observe import ObservationMissing
 from harness.workload import TERMINAL
 
 Status = Literal["ok", "broken", "unverified"]

@@ -14,17 +14,9 @@ from typing import Any, Protocol
 
 import requests
 
-from harness.errors import HarnessError
+from harness.errors import CapabilityMissing
 from harness.stack.render import render, render_value
 from harness.target.model import CanonicalState, HttpCall, Target
-
-
-class CapabilityMissing(HarnessError):
-    """The target file does not offer a call a scenario needs: the verdict is ``unknown``."""
-
-    def __init__(self, capability: str) -> None:
-        super().__init__(f"the target does not offer {capability!r} (not in its target file)")
-        self.capability = capability
 
 
 class OpHandle(Protocol):

@@ -162,6 +162,9 @@ class Observe(Model):
     item_id_field: str = "id"  #: the item's id in each entry of the items answer
     item_seq_field: str = "seq"
     state_map: dict[str, CanonicalState] = Field(default_factory=dict)
+    #: canonical states the system does not have (e.g. ``[partial, timeout]``): the checks that look
+    #: for one of them fail with that finding instead of being ``unknown``
+    lacks_states: list[CanonicalState] = Field(default_factory=list)
     page: str | None = None
     health: HttpCall | None = None
     metrics: HttpCall | None = None
@@ -270,7 +273,7 @@ class Defects(Model):
 
     ``caught_by`` makes the target's own detection matrix (``chaos-audit matrix --target FILE``):
     each defect with the scenario ids that must fail when it is switched on. The reference target
-    leaves it empty: its defects are the catalogue's (harness.report.catalog).
+    leaves it empty: its defects are the catalogue's (harness.catalog).
     """
 
     env: str

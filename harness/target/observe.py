@@ -28,19 +28,11 @@ from importlib import resources
 from typing import Any, TypeVar
 
 from harness.checkers.sql import parse_named_queries
-from harness.target.client import CapabilityMissing, ItemView
+from harness.errors import ObservationMissing
+from harness.target.client import ItemView
 from harness.target.model import STORE_OBSERVATIONS, Target
 
 R = TypeVar("R")
-
-
-class ObservationMissing(CapabilityMissing):
-    """A scenario needs an observation the target does not answer: its verdict is ``unknown``."""
-
-    def __init__(self, field: str, why: str = "not given in its target file") -> None:
-        super().__init__(field)
-        self.args = (f"the target does not answer {field!r} ({why})",)
-        self.field = field
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,8 +12,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from harness.errors import CapabilityMissing
 from harness.stack.render import render
-from harness.target.client import Answer, CapabilityMissing, TargetClient
+from harness.target.client import Answer, TargetClient
 from harness.target.workflow_model import WorkflowContract
 
 Who = Literal["owner", "other", "admin"] | None

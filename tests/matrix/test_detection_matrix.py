@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report import catalog
+from harness import catalog
 
 pytestmark = pytest.mark.slow
 

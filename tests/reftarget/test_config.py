@@ -76,7 +76,7 @@ def catalog_defects() -> set[str] | None:
 def test_every_catalog_defect_exists_and_is_switched_in_code() -> None:
     named = catalog_defects()
     if named is not None:
-        from harness.report import catalog as project_catalog
+        from harness import catalog as project_catalog
 
         # CATALOG.md's second wave (seeds 002-004) names no defects: the project's catalogue does
         second_wave = {

@@ -38,7 +38,7 @@ def chaos_stack():
 
 SCENARIOS = """
 import pytest
-from harness.target.client import CapabilityMissing
+from harness.errors import CapabilityMissing
 
 
 @pytest.mark.audit(id="TEST-X-001", title="passes", task="T", severity="HIGH")

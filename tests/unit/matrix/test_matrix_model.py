@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from harness import catalog
 from harness.matrix.html import render
 from harness.matrix.model import Matrix, Row, defect_plan
-from harness.report import catalog
 
 
 def test_the_plan_covers_every_defect_of_the_catalogue_with_its_scenarios() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.report import catalog
-from harness.report.catalog import Severity
-from harness.report.remediation import GENERIC, REMEDIATIONS, remediation_for
+from harness import catalog
+from harness.catalog import Severity
+from harness.catalog.remediation import GENERIC, REMEDIATIONS, remediation_for
 
 CATALOG_MD = Path("/work/shared/CATALOG.md")
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from harness.catalog import Severity
 from harness.report import AuditReport, ScenarioResult, gate_failures, score_of
-from harness.report.catalog import Severity
 
 
 def _s(sid: str, verdict: str, severity: Severity) -> ScenarioResult:

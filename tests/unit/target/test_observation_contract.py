@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, ObservationMissing
 from harness.run.plan import scenarios_dir
 from harness.target.client import ItemView
 from harness.target.load import load_target, parse_target
 from harness.target.needs import scenario_needs, undeclared, unmet
-from harness.target.observe import ObservationMissing, Observer
+from harness.target.observe import Observer
 
 
 def reference_data() -> dict[str, Any]:

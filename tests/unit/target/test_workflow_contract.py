@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.errors import ConfigError
-from harness.target.client import Answer, CapabilityMissing, TargetClient
+from harness.errors import CapabilityMissing, ConfigError
+from harness.target.client import Answer, TargetClient
 from harness.target.load import load_target, parse_target
 from harness.target.workflow_client import WorkflowClient
 

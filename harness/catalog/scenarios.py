@@ -1,4 +1,4 @@
-"""The audit catalogue (CATALOG.md) as data: every scenario id with its audit, task, title and severity.
+"""The audit catalogue as data: every scenario id with its audit, task, title and severity.
 
 The report needs this independently of which scenarios ran: the per-task table lists every task of
 the seeds' template, the score rule needs each id's severity as the catalogue fixes it (a scenario
