@@ -1,37 +1,38 @@
-"""Reading the target's logs: every service's JSON lines, one flow found by its correlation id.
+"""Reading the target's logs: every service's log lines, one flow found by its correlation id.
 
-The target file's ``logs`` section says which fields carry the correlation id, the item id, the
+The target file's ``logs`` section says how a line is written (``format``: json, logfmt or a
+regex, parsed by harness.logparse) and which fields carry the correlation id, the item id, the
 event name and the level (``correlation_field``, ``item_field``, ``event_field``, ``level_field``).
-The harness never greps free text for an id: it parses each line, keeps the JSON objects, and
-filters on those fields, as an engineer with a log search would (TEST-RR-O01, TEST-RR-O02)::
+The harness never greps free text for an id: it parses each line into fields and filters on
+those, as an engineer with a log search would (TEST-RR-O01, TEST-RR-O02)::
 
     logs = TargetLogs.of(audit.stack)
     trail = logs.by_correlation("audit-o02-1f3a")          # every service, in time order
     steps = rebuild_flow(trail, FLOW_STEPS)                # received -> ... -> completed
 
-Lines that are not JSON (a traceback on stderr, a line cut by SIGKILL) are skipped, not errors.
+Lines that are not records of the format (a traceback on stderr, a line cut by SIGKILL) are
+skipped, not errors. Every format gives the same :class:`LogEntry`, so no scenario knows which.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from harness.logparse import TIME_FIELDS, numeric_text, records, timestamp
 from harness.process.logs import read_log
 from harness.stack.base import INFRA_ROLES, Stack
 from harness.target.model import Logs
 
-#: fields tried, in order, for a line's time: epoch seconds (number) or ISO 8601 text
-TIME_FIELDS = ("ts", "timestamp", "time", "@timestamp")
+__all__ = ["TIME_FIELDS", "FlowStep", "LogEntry", "Matcher", "TargetLogs", "event_matcher",
+           "parse_lines", "rebuild_flow"]  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
 class LogEntry:
-    """One JSON log line of one service, with the contract's fields pulled out."""
+    """One log line of one service (any ``logs.format``), with the contract's fields pulled out."""
 
     service: str
     ts: float | None
@@ -42,7 +43,8 @@ class LogEntry:
     fields: Mapping[str, Any]
 
     def mentions(self, term: str | int) -> bool:
-        """Whether any field value names ``term`` (text contains it, case-insensitive; ints equal)."""
+        """Whether any field value names ``term``: text contains it (case-insensitive); a number, or a
+        number written as text (logfmt's ``item_id=5``), names a number term only when equal to it."""
         return any(_value_mentions(v, term) for v in self.fields.values())
 
     def brief(self) -> dict[str, Any]:
@@ -52,7 +54,7 @@ class LogEntry:
 
 
 class TargetLogs:
-    """The JSON logs of a stack's services, parsed with the target file's field names."""
+    """The logs of a stack's services, parsed per ``logs.format`` with the target file's field names."""
 
     def __init__(self, paths: Mapping[str, Path], spec: Logs) -> None:
         self.paths = dict(paths)
@@ -82,7 +84,7 @@ class TargetLogs:
         return self.spec.format == "json"
 
     def entries(self) -> list[LogEntry]:
-        """Every JSON line of every service, in time order (lines without a time last)."""
+        """Every record of every service, in time order (lines without a time last)."""
         out = [
             e for service, path in self.paths.items() for e in parse_lines(service, read_log(path), self.spec)
         ]
@@ -94,29 +96,19 @@ class TargetLogs:
 
 
 def parse_lines(service: str, text: str, spec: Logs) -> list[LogEntry]:
-    """The JSON-object lines of ``text`` as entries (anything else is skipped)."""
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict):
-            out.append(
-                LogEntry(
-                    service=service,
-                    ts=_timestamp(rec),
-                    event=_text(rec.get(spec.event_field)),
-                    level=_text(rec.get(spec.level_field)),
-                    correlation_id=_text(rec.get(spec.correlation_field)),
-                    item_id=_text(rec.get(spec.item_field)),
-                    fields=rec,
-                )
-            )
-    return out
+    """The records of ``text`` (per ``spec.format``) as entries; anything else is skipped."""
+    return [
+        LogEntry(
+            service=service,
+            ts=timestamp(rec),
+            event=_text(rec.get(spec.event_field)),
+            level=_text(rec.get(spec.level_field)),
+            correlation_id=_text(rec.get(spec.correlation_field)) if spec.correlation_field else None,
+            item_id=_text(rec.get(spec.item_field)) if spec.item_field else None,
+            fields=rec,
+        )
+        for rec in records(text, spec)
+    ]
 
 
 # -- one flow, step by step -----------------------------------------------------------------------
@@ -174,19 +166,6 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _timestamp(rec: Mapping[str, Any]) -> float | None:
-    for key in TIME_FIELDS:
-        value = rec.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-            except ValueError:
-                continue
-    return None
-
-
 def _value_mentions(value: Any, term: str | int) -> bool:
     if isinstance(value, Mapping):
         return any(_value_mentions(v, term) for v in value.values())
@@ -196,4 +175,7 @@ def _value_mentions(value: Any, term: str | int) -> bool:
         return False
     if isinstance(value, int | float):  # a number names a term only when equal to it
         return str(value) == str(term)
-    return str(term).lower() in str(value).lower()
+    text = str(value)
+    if isinstance(term, int) and numeric_text(text):  # "15" is a number: it does not name 5
+        return float(text) == term
+    return str(term).lower() in text.lower()

@@ -105,15 +105,16 @@ def log_events(
     batch: str | None = None,
     correlation: str | None = None,
 ) -> list[dict[str, Any]]:
-    """A service's JSON log lines (after byte ``since``) matching every filter given.
+    """A service's log records (after byte ``since``) matching every filter given.
 
-    ``event`` is a moment's canonical name (``logs.events``: e.g. ``ownership_lost``), matched
-    against the target's own event names; ``item``, ``batch`` and ``correlation`` match the log
-    fields the target file names (``logs.item_field`` ...). Values compare as strings, so ids
-    match whether the service logged a UUID or its text.
+    Lines are parsed per ``logs.format`` by harness.logparse (the reader ``target check`` and
+    harness.logs use too), each record a dict of its fields. ``event`` is a moment's canonical
+    name (``logs.events``: e.g. ``ownership_lost``), matched against the target's own event names;
+    ``item``, ``batch`` and ``correlation`` match the log fields the target file names
+    (``logs.item_field`` ...). Values compare as strings, so ids match whether the service logged
+    a UUID, a number or its text.
     """
-    import json
-
+    from harness.logparse import records
     from harness.process.logs import read_log
 
     spec = audit.stack.target.logs
@@ -133,12 +134,8 @@ def log_events(
     if path is None:
         return []
     out = []
-    for line in read_log(path, since).splitlines():
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(rec, dict) or not all(str(rec.get(k)) == v for k, v in fields.items()):
+    for rec in records(read_log(path, since), spec):
+        if not all(str(rec.get(k)) == v for k, v in fields.items()):
             continue
         if names is None or str(rec.get(spec.event_field)) in names:
             out.append(rec)

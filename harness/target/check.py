@@ -26,6 +26,7 @@ from harness.checkers import Validity
 from harness.checkers.sql import default_queries
 from harness.errors import ObservationMissing
 from harness.history import History
+from harness.logs import TargetLogs, parse_lines
 from harness.process.logs import read_log
 from harness.scenario import AuditMeta, ScenarioRun
 from harness.stack.base import Stack
@@ -229,16 +230,7 @@ class ContractExercise:
                 self._add(field, "ok", "runs, no rows")
 
     def _log_events(self) -> None:
-        logs = self.target.logs
-        text = "".join(read_log(p) for s in self.stack.started if (p := self.stack.log_path(s)) is not None)
-        for moment, names in logs.events.items():
-            if not names:
-                continue
-            seen = [n for n in (v.strip() for v in names.split("|")) if f'"{n}"' in text or f"={n}" in text]
-            status: Status = "ok" if seen else "unverified"
-            self._add(
-                f"logs.events.{moment}", status, "seen in the logs" if seen else "not seen in this quiet run"
-            )
+        self.findings.extend(log_findings(TargetLogs.of(self.stack, services=list(self.stack.started))))
 
     # -- helpers ------------------------------------------------------------------------------------
     def _fields(self, section: str, docs: Iterable[Any]) -> None:
@@ -263,3 +255,34 @@ def _has_path(doc: Any, path: str) -> bool:
             return False
         doc = doc[part]
     return True
+
+
+def log_findings(logs: TargetLogs) -> list[Finding]:
+    """``logs.format`` and each declared ``logs.events`` moment, as read by the scenarios' reader.
+
+    An event is "seen" only when a line parses (per ``logs.format``) with that event name: a raw
+    grep for ``"name"`` or ``=name`` once said "seen" for lines no scenario could parse (a logfmt
+    service read as JSON), and TEST-RR-SL02 then reported a logged item as "not logged".
+    """
+    spec = logs.spec
+    texts = {service: read_log(path) for service, path in logs.paths.items()}
+    entries = [e for service, text in texts.items() for e in parse_lines(service, text, spec)]
+    lines = sum(1 for text in texts.values() for line in text.splitlines() if line.strip())
+    status: Status = "ok" if entries else "unverified"
+    if entries:
+        detail = f"{len(entries)} of {lines} lines read as {spec.format}"
+    else:
+        why = f"none of {lines} lines reads as {spec.format}" if lines else "nothing logged"
+        detail = f"{why}: no log event can be seen"
+    out = [Finding(field="logs.format", status=status, detail=detail)]
+    events = {e.event for e in entries}
+    for moment, names in spec.events.items():
+        if not names:
+            continue
+        seen = any(n.strip() in events for n in names.split("|"))
+        status = "ok" if seen else "unverified"
+        detail = "seen in the logs" if seen else "not seen in this quiet run"
+        if not entries:
+            detail += f" (no line reads as logs.format {spec.format})"
+        out.append(Finding(field=f"logs.events.{moment}", status=status, detail=detail))
+    return out

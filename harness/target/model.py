@@ -9,10 +9,11 @@ Field names double as the documentation of the file format (see docs/target-file
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class CanonicalState(StrEnum):
@@ -229,10 +230,22 @@ LOG_EVENTS: dict[str, str] = {
 STORE_OBSERVATIONS = ("batches", "items", "results", "transitions", "workers")
 
 
-class Logs(Model):
-    """Where the services log and how to find one flow in them."""
+LogFormat = Literal["json", "logfmt", "text", "regex"]
 
-    format: Literal["json", "text"] = "json"
+
+class Logs(Model):
+    """Where the services log, how to read a line (``format``), and how to find one flow in them.
+
+    Every reader of the logs (scenarios, ``target check``) parses lines with harness.logparse, so
+    the format is declared here once rather than guessed per scenario.
+    """
+
+    #: ``json``: one object a line; ``logfmt`` (``text`` is the same): ``key=value`` pairs, after an
+    #: optional prefix such as ``2026-12-06 12:00:00,123 ERROR``; ``regex``: ``pattern``'s named groups
+    format: LogFormat = "json"
+    #: with ``format: regex`` (and only then): a Python regex searched in each line (``^`` anchors it);
+    #: its named groups are the line's fields, a line it does not match is skipped
+    pattern: str | None = Field(default=None, validate_default=True)
     correlation_field: str | None = "correlation_id"  #: null: its logs carry no correlation id
     item_field: str | None = "item_id"
     batch_field: str | None = "batch_id"
@@ -249,6 +262,26 @@ class Logs(Model):
         unknown = sorted(set(v) - set(LOG_EVENTS))
         if unknown:
             raise ValueError(f"unknown event {unknown[0]!r} (known: {', '.join(LOG_EVENTS)})")
+        return v
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_for_regex(cls, v: str | None, info: ValidationInfo) -> str | None:
+        """Compiled now, so a typo is exit 2 naming ``logs.pattern``, not an audit that reads nothing."""
+        fmt = info.data.get("format")
+        if v is None:
+            if fmt == "regex":
+                raise ValueError("format regex needs a pattern: a regex with named groups, e.g. "
+                                 r"'(?P<level>[A-Z]+) (?P<event>\S+) item=(?P<item_id>\d+)'")  # fmt: skip
+            return v
+        if fmt is not None and fmt != "regex":
+            raise ValueError(f"a pattern is read only with format: regex (format is {fmt})")
+        try:
+            compiled = re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a valid Python regex: {exc}") from exc
+        if not compiled.groupindex:
+            raise ValueError(r"no named group: name each field, e.g. (?P<event>\S+)")
         return v
 
 
