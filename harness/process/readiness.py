@@ -15,7 +15,7 @@ import http.client
 import re
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -68,7 +68,11 @@ def describe_error(exc: BaseException) -> str:
 
 @dataclass(frozen=True)
 class HttpReady:
-    """Ready when ``method url`` answers ``expect_status`` (a status or a predicate on it), e.g. /health."""
+    """Ready when ``method url`` answers ``expect_status`` (a status or a predicate on it), e.g. /health.
+
+    ``headers`` go with each probe (e.g. the control token of a guarded API); kept out of the repr
+    so a logged strategy never shows a secret.
+    """
 
     url: str
     _: KW_ONLY
@@ -76,6 +80,7 @@ class HttpReady:
     expect_body: Callable[[str], bool] | None = None
     method: str = "GET"
     attempt_timeout: float = 1.0
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def describe(self) -> str:
         return f"{self.method} {self.url}"
@@ -86,7 +91,7 @@ class HttpReady:
         conn = conn_type(parts.hostname or "127.0.0.1", parts.port, timeout=self.attempt_timeout)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
-            conn.request(self.method, path, headers={"Connection": "close"})
+            conn.request(self.method, path, headers={**self.headers, "Connection": "close"})
             response = conn.getresponse()
             body = response.read(64 * 1024).decode(errors="replace")
         except (OSError, http.client.HTTPException) as exc:

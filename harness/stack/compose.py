@@ -15,7 +15,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+<<<<<<< HEAD
 from harness.errors import CapabilityMissing, ConfigError, ServiceError
+=======
+from harness.errors import ConfigError, ServiceError
+from harness.faults.control_token import control_headers
+>>>>>>> i-tokens
 from harness.process.readiness import HttpReady, SqlReady, wait_until
 from harness.stack.base import INFRA_ROLES
 from harness.stack.containers import ContainerService, docker_client
@@ -45,7 +50,7 @@ class ComposeInfra(ExternalInfra):
             ("provider", f"{self.provider_url}/_control/health"),
         ):
             try:
-                wait_until(HttpReady(url), timeout=30, name=name)
+                wait_until(HttpReady(url, headers=control_headers()), timeout=30, name=name)
             except ServiceError as exc:
                 raise ServiceError(f"{exc}; {_HINT}") from exc
 

@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 
 from harness.errors import ConfigError, ServiceError
+from harness.faults.control_token import control_headers
 from harness.faults.provider.client import ProviderClient
 from harness.faults.proxy.client import ProxyClient
 from harness.images import ImageSet, resolve
@@ -64,7 +65,7 @@ class DockerInfra:
             ContainerSpec(
                 image=self.images.proxy, command=proxy_cmd, labels=self.labels, name=self._name("proxy")
             ),
-            readiness=HttpReady(f"{self.proxy_url}/version"),
+            readiness=HttpReady(f"{self.proxy_url}/version", headers=control_headers()),
             log_dir=self.work_dir,
         )
         provider_cmd = ["chaos-audit", "provider", "--host", "127.0.0.1", "--port", str(self.provider_port)]
@@ -76,7 +77,7 @@ class DockerInfra:
                 labels=self.labels,
                 name=self._name("provider"),
             ),
-            readiness=HttpReady(f"{self.provider_url}/_control/health"),
+            readiness=HttpReady(f"{self.provider_url}/_control/health", headers=control_headers()),
             log_dir=self.work_dir,
         )
         self.proxy = ProxyClient(self.proxy_url)

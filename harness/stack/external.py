@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.errors import CapabilityMissing, ConfigError
+from harness.faults.control_token import control_headers
 from harness.faults.provider.client import ProviderClient
 from harness.faults.proxy.client import ProxyClient
 from harness.process.readiness import HttpReady, wait_until
@@ -50,13 +51,13 @@ class ExternalInfra:
                 "provider",
                 [*cli, "provider", "--host", "127.0.0.1", "--port", str(provider_port)],
                 log_path=self.work_dir / "provider.log",
-                readiness=HttpReady(f"{self.provider_url}/_control/health"),
+                readiness=HttpReady(f"{self.provider_url}/_control/health", headers=control_headers()),
             ),
             ProcessService(
                 "proxy",
                 [*cli, "proxy", "--host", "127.0.0.1", "--port", str(proxy_port)],
                 log_path=self.work_dir / "proxy.log",
-                readiness=HttpReady(f"{self.proxy_url}/version"),
+                readiness=HttpReady(f"{self.proxy_url}/version", headers=control_headers()),
             ),
         ]
         self.provider = ProviderClient(self.provider_url)

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from harness.faults.control_token import control_headers
 from harness.faults.provider.client import ProviderClient
 from harness.faults.proxy.client import ProxyClient
 from harness.process.pidfiles import PidFiles
@@ -42,13 +43,13 @@ class LocalInfra:
             argv=[*cli, "proxy", "--host", "127.0.0.1", "--port", str(proxy_port)]
             + (["--seed", str(seed)] if seed is not None else []),  # toxicity draws follow the run's seed
             log_path=self.work_dir / "proxy.log",
-            readiness=HttpReady(f"{self.proxy_url}/version"),
+            readiness=HttpReady(f"{self.proxy_url}/version", headers=control_headers()),
         )
         self.provider_service = ProcessService(
             name="provider",
             argv=[*cli, "provider", "--host", "127.0.0.1", "--port", str(provider_port)],
             log_path=self.work_dir / "provider.log",
-            readiness=HttpReady(f"{self.provider_url}/_control/health"),
+            readiness=HttpReady(f"{self.provider_url}/_control/health", headers=control_headers()),
         )
         self.proxy = ProxyClient(self.proxy_url)
         self.provider = ProviderClient(self.provider_url)

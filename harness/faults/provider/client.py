@@ -12,6 +12,8 @@ that runs in ``finally``::
 
 Before the target has assigned item ids, aim at a call by its place instead: ``nth=8`` is the 8th
 work call since the last reset (``provider.barrier(nth=8)``, ``provider.rule(nth=7, status=422)``).
+
+The control token (``CHAOS_AUDIT_CONTROL_TOKEN``, or ``token=``) goes with every call when set.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, TypeVar
 import requests
 
 from harness.errors import ProviderError
+from harness.faults.control_token import bearer_headers, client_token
 from harness.faults.provider.model import BarrierState, Json, LedgerEntry, ProviderConfig, Response, Rule
 
 T = TypeVar("T")
@@ -35,12 +38,16 @@ DEFAULT_TIMEOUT = 5.0
 
 
 class ProviderClient:
-    """The control API of one mock provider at ``base_url`` (e.g. ``http://127.0.0.1:8470``)."""
+    """The control API of one mock provider at ``base_url`` (e.g. ``http://127.0.0.1:8470``).
 
-    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    ``token``: the control token; None (default) reads ``CHAOS_AUDIT_CONTROL_TOKEN``, ``""`` sends none.
+    """
+
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._session = requests.Session()
+        self._session.headers.update(bearer_headers(client_token(token)))
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -4,6 +4,11 @@ Every handler answers at once (only ``/wait`` long-polls, without blocking the l
 calls are held. Errors are ``{"error": "<message>"}`` with 400 (invalid body, message names the
 field), 404 (unknown id), 408 (wait timed out) or 409 (wait on a barrier that can no longer catch
 a call).
+
+With a control token (:mod:`harness.faults.control_token`) every ``/_control`` request must send
+``Authorization: Bearer <token>``, else 401 ``{"error": ...}``. :class:`ControlAuth` checks it in
+front of the router, on the same path the router matches, and leaves the work and listing
+endpoints alone: they are what the target calls, and the target has no business holding the token.
 """
 
 from __future__ import annotations
@@ -12,14 +17,19 @@ import functools
 import json
 from collections.abc import Awaitable, Callable
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from harness.faults.control_token import UNAUTHORIZED_MESSAGE, WWW_AUTHENTICATE, authorized
 from harness.faults.provider.barriers import Barrier, BarrierBoard, WaitResult
 from harness.faults.provider.model import Json
 from harness.faults.provider.state import ProviderState
 
+#: the prefix of every control route (and of every path :class:`ControlAuth` guards)
+BASE = "/_control"
 #: the longest ``/wait`` long-poll the server accepts, in seconds
 MAX_WAIT = 600.0
 
@@ -210,9 +220,31 @@ async def ledger(request: Request) -> Response:
     return JSONResponse({"entries": [e.to_json() for e in _state(request).ledger.entries(since)]})
 
 
+class ControlAuth:
+    """ASGI middleware: ``/_control`` requests without the right bearer token get a 401.
+
+    Pure ASGI rather than Starlette's ``BaseHTTPMiddleware``, so the work endpoint keeps its own
+    receive channel (that is how a held call notices its client going away).
+    """
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        guarded = scope["type"] == "http" and (path == BASE or path.startswith(f"{BASE}/"))
+        if guarded and not authorized(Headers(scope=scope).get("authorization"), self.token):
+            headers = {"WWW-Authenticate": WWW_AUTHENTICATE}
+            answer = JSONResponse({"error": UNAUTHORIZED_MESSAGE}, status_code=401, headers=headers)
+            await answer(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def routes() -> list[BaseRoute]:
     """The control API's routes."""
-    base = "/_control"
+    base = BASE
     return [
         Route(f"{base}/health", health, methods=["GET"]),
         Route(f"{base}/reset", reset, methods=["POST"]),

@@ -19,6 +19,7 @@ from types import TracebackType
 import uvicorn
 
 from harness.errors import ServiceError
+from harness.faults.control_token import server_token
 from harness.faults.provider.app import build_app
 from harness.faults.provider.state import ProviderState
 
@@ -57,16 +58,27 @@ class ProviderServer:
     """One mock provider bound to ``host:port`` (port 0: a free port, see :attr:`port`).
 
     The socket is bound in the constructor, so :attr:`url` is known (and connections queue) before
-    the server runs, and a port already in use fails here with ``OSError``.
+    the server runs, and a port already in use fails here with ``OSError``. ``token``: what the
+    control API asks for (None: nothing, allowed on loopback only; a non-loopback ``host`` without
+    one is a :class:`~harness.errors.ConfigError`, raised before the socket is bound).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, state: ProviderState | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        state: ProviderState | None = None,
+        token: str | None = None,
+    ) -> None:
+        token = server_token(host, token, what="mock provider's control API")
+        self.requires_token = token is not None
         self.state = state or ProviderState()
         self._socket = _listen(host, port)
         self.host = host
         self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(
-            build_app(self.state),
+            build_app(self.state, token=token),
             log_config=None,
             access_log=False,
             lifespan="off",

@@ -7,6 +7,10 @@ Toxiproxy, ``--seed`` really seeds every random draw (toxicity, jitter, slicer, 
 On start the process prints one line, ``chaos-audit proxy API listening on http://HOST:PORT``, to
 stdout (flushed), so a parent started with ``--port 0`` can read the actual port. SIGINT and
 SIGTERM close the API, every listener and every connection, then exit 0.
+
+Unlike Toxiproxy, the API is guarded: with ``CHAOS_AUDIT_CONTROL_TOKEN`` set every API request
+must send ``Authorization: Bearer <token>``, and a non-loopback ``--host`` without it exits 2
+(see :mod:`harness.faults.control_token`). Proxied connections are never asked for anything.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 from harness import __version__
+from harness.faults.control_token import TOKEN_ENV, token_from_env
 from harness.faults.proxy.server import ProxyServer
 
 log = logging.getLogger("harness.faults.proxy")
@@ -28,7 +33,12 @@ log = logging.getLogger("harness.faults.proxy")
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``proxy`` sub-command's options to ``parser``."""
-    parser.add_argument("--host", "-host", default="127.0.0.1", help="API address (default: %(default)s)")
+    parser.add_argument(
+        "--host",
+        "-host",
+        default="127.0.0.1",
+        help=f"API address (default: %(default)s; any other address needs ${TOKEN_ENV})",
+    )
     parser.add_argument(
         "--port", "-port", type=int, default=8474, help="API port, 0 = any (default: %(default)s)"
     )
@@ -52,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    server = ProxyServer(host=args.host, port=args.port, seed=args.seed)
+    server = ProxyServer(host=args.host, port=args.port, seed=args.seed, token=token_from_env())
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -66,6 +76,7 @@ def main(args: argparse.Namespace) -> int:
                 log.error("%s", error)
         print(f"chaos-audit proxy API listening on {server.url}", flush=True)
         log.info("seed: %s", "random" if args.seed is None else args.seed)
+        log.info("API token: %s", f"required (${TOKEN_ENV})" if server.requires_token else "none (loopback)")
         while not stop.wait(1.0):
             pass
         log.info("shutting down")

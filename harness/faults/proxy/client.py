@@ -7,6 +7,9 @@ Only documented fields are sent and read, and unknown keys in answers (Toxiproxy
 :class:`~harness.errors.ProxyBadRequest`, anything else (including an unreachable server) →
 :class:`~harness.errors.ProxyError`.
 
+The control token (``CHAOS_AUDIT_CONTROL_TOKEN``, or ``token=``) is sent as a bearer header when
+there is one; the official Toxiproxy has no auth and ignores the header, so one client fits both.
+
 Faults must heal: :meth:`ProxyClient.toxic` and :meth:`ProxyClient.down` are context managers that
 undo themselves in ``finally``, also on Ctrl-C::
 
@@ -25,6 +28,7 @@ from urllib.parse import quote
 import requests
 
 from harness.errors import ProxyBadRequest, ProxyConflict, ProxyError, ProxyNotFound
+from harness.faults.control_token import bearer_headers, client_token
 
 DEFAULT_URL = "http://127.0.0.1:8474"
 #: (connect, read) seconds; API calls are quick, a hung server must not hang the harness
@@ -87,15 +91,24 @@ def _segment(name: str) -> str:
 
 
 class ProxyClient:
-    """Client of one proxy server's API; reuses one HTTP session (keep-alive)."""
+    """Client of one proxy server's API; reuses one HTTP session (keep-alive).
+
+    ``token``: the control token to send; None (default) reads ``CHAOS_AUDIT_CONTROL_TOKEN``,
+    ``""`` sends none.
+    """
 
     def __init__(
-        self, url: str = DEFAULT_URL, *, timeout: float | tuple[float, float] = DEFAULT_TIMEOUT
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        token: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self._session = requests.Session()
         self._session.headers["User-Agent"] = "chaos-audit-proxy-client"
+        self._session.headers.update(bearer_headers(client_token(token)))
 
     def close(self) -> None:
         """Close the HTTP session."""

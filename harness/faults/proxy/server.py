@@ -7,6 +7,10 @@ is a control plane of a few requests per second, and keeping it dependency-free 
 :class:`ProxyServer` can run in-process (tests, the harness) or as the ``chaos-audit proxy``
 process (:mod:`.cli`); :meth:`ProxyServer.close` closes the API socket, every listener and every
 connection, which is what SIGINT/SIGTERM trigger.
+
+The whole API is a control API (it switches outages on), so with a ``token`` every request must
+carry it (:mod:`harness.faults.control_token`); the proxied listeners are data and never ask.
+Without a token the API may only bind a loopback address.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.faults.control_token import UNAUTHORIZED_MESSAGE, WWW_AUTHENTICATE, authorized, server_token
 from harness.faults.proxy.api import Api, Response, dispatch
 from harness.faults.proxy.collection import ProxyCollection
 from harness.faults.proxy.model import Runtime
@@ -31,6 +36,12 @@ from harness.faults.proxy.threads import ThreadPool
 log = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024 * 1024
+#: a request without the right token; not a Toxiproxy answer, so plain JSON rather than its quirks
+UNAUTHORIZED = Response(
+    status=401,
+    body=json.dumps({"error": UNAUTHORIZED_MESSAGE, "status": 401}).encode("utf-8"),
+    headers=(("WWW-Authenticate", WWW_AUTHENTICATE),),
+)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -65,6 +76,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(400, "bad request body")
             self.close_connection = True
             return
+        token = self.server.token
+        if token is not None and not authorized(self.headers.get("Authorization"), token):
+            # the body was read above, so the keep-alive connection stays usable after the 401
+            self._send(UNAUTHORIZED)
+            return
         response = dispatch(
             self.server.api, self.command, self.path, body, self.headers.get("User-Agent", "")
         )
@@ -96,25 +112,44 @@ class _ApiHttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], api: Api) -> None:
+    def __init__(self, address: tuple[str, int], api: Api, token: str | None) -> None:
         self.api = api
+        self.token = token
         super().__init__(address, _Handler)
 
 
 class ProxyServer:
-    """A Toxiproxy-compatible server: API on ``host:port``, proxies created through it."""
+    """A Toxiproxy-compatible server: API on ``host:port``, proxies created through it.
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 8474, seed: int | None = None) -> None:
+    ``token``: the bearer token every API request must carry (None: no check, loopback only; a
+    non-loopback ``host`` without one is a :class:`~harness.errors.ConfigError`, raised before
+    anything is bound).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8474,
+        seed: int | None = None,
+        token: str | None = None,
+    ) -> None:
+        token = server_token(host, token, what="proxy API")
         self.runtime = Runtime(dice=Dice(seed), pool=ThreadPool("proxy-data"))
         self.proxies = ProxyCollection(self.runtime)
         try:
             self._api = Api(self.proxies)
-            self._http = _ApiHttpServer((host, port), self._api)
+            self._http = _ApiHttpServer((host, port), self._api, token)
         except OSError as exc:
             self.runtime.pool.close()
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", field="port") from exc
         self._thread: threading.Thread | None = None
         self._closed = False
+
+    @property
+    def requires_token(self) -> bool:
+        """True when every API request must carry the control token."""
+        return self._http.token is not None
 
     @property
     def address(self) -> tuple[str, int]:
