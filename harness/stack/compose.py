@@ -15,12 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-<<<<<<< HEAD
 from harness.errors import CapabilityMissing, ConfigError, ServiceError
-=======
-from harness.errors import ConfigError, ServiceError
 from harness.faults.control_token import control_headers
->>>>>>> i-tokens
 from harness.process.readiness import HttpReady, SqlReady, wait_until
 from harness.stack.base import INFRA_ROLES
 from harness.stack.containers import ContainerService, docker_client
