@@ -68,9 +68,15 @@ class SqlInvariants:
         used: set[str] | None = None,
     ) -> None:
         self.dsn = dsn
-        self.queries = dict(default_queries())
+        defaults = default_queries()
+        self._omitted: set[str] = set()
+        if overrides is None:  # the canonical schema itself (the harness's own tests, the session)
+            self.queries = dict(defaults)
+        else:  # a target file's queries only: what it omits is not answered (see target/conventions.py)
+            self.queries = {n: NamedQuery(name=n, doc=q.doc, sql=None) for n, q in defaults.items()}
+            self._omitted = set(defaults) - set(overrides)
         for name, sql in (overrides or {}).items():
-            doc = self.queries[name].doc if name in self.queries else "target-defined invariant"
+            doc = defaults[name].doc if name in defaults else "target-defined invariant"
             self.queries[name] = NamedQuery(name=name, doc=doc, sql=sql)
         self.params = {"batch_id": None, **params}
         #: every invariant asked for (``database.invariants.<name>``), shared with the scenario
@@ -85,7 +91,8 @@ class SqlInvariants:
         field = f"database.invariants.{name}"
         self.used.add(field)
         if self.queries[name].sql is None:
-            why = f"the target does not answer {field!r} (null in its target file)"
+            given = "not given in" if name in self._omitted else "null in"
+            why = f"the target does not answer {field!r} ({given} its target file)"
             return CheckResult.unknown(name, why)
         if not self.dsn:
             why = f"{field}: the harness has no connection to the target's database"

@@ -111,45 +111,46 @@ class Trigger(Model):
 class ItemFields(Model):
     """Where one item of the ``observe.items`` answer says what a scenario needs.
 
-    Each value is a dotted path into the item's JSON (``error.kind``); ``null`` means the target
-    does not report it, and only the scenarios that need that field end ``unknown``, naming it.
-    The defaults are the canonical names (the reference target's).
+    Each value is a dotted path into the item's JSON (``error.kind``). Omitted: the checks that read
+    it are ``unknown``, with a hint; ``null``: the system has no such field, and a check looking for
+    a capability the seeds require of a system (a retry count, say) fails with that finding. With
+    ``conventions: canonical`` an omitted field is the canonical name (harness/target/conventions.py).
     """
 
-    holder: str | None = "worker_id"  #: the worker *service* holding (or last holding) the item
-    output: str | None = "output"  #: the stored result
-    error_kind: str | None = "error_kind"  #: timeout | provider_5xx | provider_4xx | malformed ...
-    error_status: str | None = "error_status"  #: the provider's HTTP status of the last error
-    error_message: str | None = "error_message"
-    retry_count: str | None = "retry_count"  #: user retries of the item
-    attempts: str | None = "attempts"  #: provider attempts
-    deliveries: str | None = "deliveries"  #: times a worker took the item
+    holder: str | None = None  #: the worker *service* holding (or last holding) the item
+    output: str | None = None  #: the stored result
+    error_kind: str | None = None  #: timeout | provider_5xx | provider_4xx | malformed ...
+    error_status: str | None = None  #: the provider's HTTP status of the last error
+    error_message: str | None = None
+    retry_count: str | None = None  #: user retries of the item
+    attempts: str | None = None  #: provider attempts
+    deliveries: str | None = None  #: times a worker took the item
 
 
 class BatchFields(Model):
     """Where the ``observe.batch`` answer says what a scenario needs (dotted paths; null = absent)."""
 
-    total: str | None = "total"  #: number of items
-    completed: str | None = "completed"  #: items completed
-    summary: str | None = "summary"  #: the outcome as a user reads it ("3 items failed due to ...")
-    paused: str | None = "paused"  #: true while the batch waits for its provider (circuit open)
-    reason: str | None = "status_reason"  #: why the batch is in its state
-    truncated: str | None = "truncated"  #: true when a loop over its source stopped at its bound
+    total: str | None = None  #: number of items
+    completed: str | None = None  #: items completed
+    summary: str | None = None  #: the outcome as a user reads it ("3 items failed due to ...")
+    paused: str | None = None  #: true while the batch waits for its provider (circuit open)
+    reason: str | None = None  #: why the batch is in its state
+    truncated: str | None = None  #: true when a loop over its source stopped at its bound
 
 
 class HealthFields(Model):
     """Where the ``observe.health`` answer identifies the running API process."""
 
-    boot_id: str | None = "boot_id"  #: changes whenever the API process restarts
+    boot_id: str | None = None  #: changes whenever the API process restarts
 
 
 class MetricsFields(Model):
     """Where the ``observe.metrics`` answer carries the queue's numbers."""
 
-    queue_depth: str | None = "queue_depth"  #: jobs waiting in the queue
-    processing: str | None = "items.processing"  #: items being processed now
-    completed: str | None = "items.completed"  #: items completed so far
-    batches_completed: str | None = "batches.completed"  #: batches completed so far
+    queue_depth: str | None = None  #: jobs waiting in the queue
+    processing: str | None = None  #: items being processed now
+    completed: str | None = None  #: items completed so far
+    batches_completed: str | None = None  #: batches completed so far
 
 
 class Observe(Model):
@@ -246,9 +247,9 @@ class Logs(Model):
     #: with ``format: regex`` (and only then): a Python regex searched in each line (``^`` anchors it);
     #: its named groups are the line's fields, a line it does not match is skipped
     pattern: str | None = Field(default=None, validate_default=True)
-    correlation_field: str | None = "correlation_id"  #: null: its logs carry no correlation id
-    item_field: str | None = "item_id"
-    batch_field: str | None = "batch_id"
+    correlation_field: str | None = None  #: null: its logs carry no correlation id (a finding)
+    item_field: str | None = None
+    batch_field: str | None = None
     event_field: str = "event"
     level_field: str = "level"
     paths: dict[str, str] = Field(default_factory=dict)
@@ -342,6 +343,9 @@ class Target(Model):
     """A whole target file."""
 
     schema_version: Literal[1] = 1
+    #: ``canonical``: every field, store observation and invariant the file omits takes the canonical
+    #: schema's answer (harness/target/conventions.py); without it, omitted means not answered
+    conventions: Literal["canonical"] | None = None
     name: str
     description: str = ""
     services: dict[str, Service]
@@ -357,6 +361,13 @@ class Target(Model):
     #: ``package.module:Class`` answering observations YAML cannot express (see harness.target.adapter)
     adapter: str | None = None
     workflow: WorkflowContract | None = None  # multi-step workflows (harness/target/workflow_model.py)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _conventions(cls, data: Any) -> Any:
+        from harness.target.conventions import apply_conventions
+
+        return apply_conventions(data)
 
     @model_validator(mode="after")
     def _links_name_services(self) -> Target:

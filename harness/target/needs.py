@@ -104,14 +104,16 @@ def undeclared(target: Target, need: str, *, has_database: bool = True) -> str |
         value = getattr(target.observe, section, None)
         if field:
             value = getattr(value, field, None) if value is not None else None
-        return None if value is not None else "not given in its target file"
+        return None if value is not None else _not_given(target, need)
     if head == "control":
-        return None if getattr(target.control, rest, None) is not None else "not given in its target file"
+        return None if getattr(target.control, rest, None) is not None else _not_given(target, need)
     if head == "database":
         kind, _, name = rest.partition(".")
         configured = getattr(target.database, kind, {})
         if name in configured and configured[name] is None:
             return "null in its target file"
+        if name not in configured and not (kind == "observations" and _adapter_answers(target, name)):
+            return "not given in its target file"
         if not has_database and not (kind == "observations" and _adapter_answers(target, name)):
             return "the harness has no connection to the target's database"
         return None
@@ -122,10 +124,17 @@ def undeclared(target: Target, need: str, *, has_database: bool = True) -> str |
                 if target.logs.events.get(rest.removeprefix("events."))
                 else "not given in its target file"
             )
-        return None if getattr(target.logs, rest, None) is not None else "not given in its target file"
+        return None if getattr(target.logs, rest, None) is not None else _not_given(target, need)
     if head == "workflow":
         return None if target.workflow is not None else "the target file has no workflow: section"
     return None
+
+
+def _not_given(target: Target, need: str) -> str:
+    """``null`` (the system has none) and omitted (the file does not say) read differently."""
+    from harness.target.absence import declared_absent
+
+    return "null in its target file" if declared_absent(target, need) else "not given in its target file"
 
 
 def unmet(target: Target, needs: Iterable[str], *, has_database: bool = True) -> list[str]:

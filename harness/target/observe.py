@@ -222,9 +222,11 @@ class Observer:
         if callable(method):
             return method  # type: ignore[no-any-return]
         configured = self.target.database.observations
-        sql = configured[name] if name in configured else default_observations()[name]
+        if name not in configured:
+            raise ObservationMissing(field, "not given in its target file")
+        sql = configured[name]
         if sql is None:
-            raise ObservationMissing(field)
+            raise ObservationMissing(field, "null in its target file")
         if not self._dsn():
             raise ObservationMissing(field, "the harness has no connection to the target's database")
         return sql
@@ -288,8 +290,7 @@ def sample_queries(target: Target) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     columns = {"items": "item_id, batch_id, seq, state", "batches": "batch_id, state"}
     for name, key in (("items", "sample_items"), ("batches", "sample_batches")):
-        configured = target.database.observations
-        sql = configured[name] if name in configured else default_observations()[name]
+        sql = target.database.observations.get(name)
         if target.adapter is not None or sql is None:
             out[key] = None
             continue

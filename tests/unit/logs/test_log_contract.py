@@ -65,7 +65,16 @@ LOGFMT_LOG = (
 
 def findings(tmp_path: Path, text: str, **spec: Any) -> dict[str, tuple[str, str]]:
     (tmp_path / "worker.log").write_text(text)
-    logs = TargetLogs({"worker": tmp_path / "worker.log"}, Logs(events=EVENTS, **spec))
+    logs = TargetLogs(
+        {"worker": tmp_path / "worker.log"},
+        Logs(
+            correlation_field="correlation_id",
+            item_field="item_id",
+            batch_field="batch_id",
+            events=EVENTS,
+            **spec,
+        ),
+    )
     return {f.field: (f.status, f.detail) for f in log_findings(logs)}
 
 
@@ -106,7 +115,16 @@ def render(value: str) -> str:
 @given(st.dictionaries(KEYS, VALUES, min_size=1, max_size=6))
 def test_logfmt_round_trips(pairs: dict[str, str]) -> None:
     line = " ".join(f"{k}={render(v)}" for k, v in pairs.items())
-    rec = parse_line(line, Logs(format="logfmt", level_field="level"))
+    rec = parse_line(
+        line,
+        Logs(
+            correlation_field="correlation_id",
+            item_field="item_id",
+            batch_field="batch_id",
+            format="logfmt",
+            level_field="level",
+        ),
+    )
     assert rec is not None
     expected = dict(pairs)
     if "level" not in expected and "lvl" in expected:

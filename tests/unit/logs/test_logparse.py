@@ -15,7 +15,9 @@ from harness.logparse import parse_line, parse_logfmt, records
 from harness.logs import parse_lines
 from harness.target.model import Logs
 
-LOGFMT = Logs(format="logfmt")
+LOGFMT = Logs(
+    correlation_field="correlation_id", item_field="item_id", batch_field="batch_id", format="logfmt"
+)
 PY_LOGGING = (
     r"^(?P<ts>\S+ \S+) (?P<level>[A-Z]+) (?P<event>[\w.]+)(?: item=(?P<item_id>\d+))?(?: cid=(?P<cid>\S+))?"
 )
@@ -43,7 +45,10 @@ def test_logfmt_reads_the_contract_fields_quotes_escapes_and_bare_keys() -> None
 
 def test_text_is_logfmt() -> None:
     line = "level=info event=item.claimed item_id=7"
-    assert parse_line(line, Logs(format="text")) == parse_line(line, LOGFMT)
+    assert parse_line(
+        line,
+        Logs(correlation_field="correlation_id", item_field="item_id", batch_field="batch_id", format="text"),
+    ) == parse_line(line, LOGFMT)
 
 
 def test_a_prefix_gives_time_and_level_word() -> None:
@@ -71,7 +76,14 @@ def test_a_level_word_far_into_the_prefix_message_is_not_the_level() -> None:
 
 
 def test_lvl_and_custom_level_field() -> None:
-    spec = Logs(format="logfmt", level_field="severity", event_field="msg", item_field="job")
+    spec = Logs(
+        correlation_field="correlation_id",
+        batch_field="batch_id",
+        format="logfmt",
+        level_field="severity",
+        event_field="msg",
+        item_field="job",
+    )
     (entry,) = parse_lines("api", "lvl=warn msg=slow job=3", spec)
     assert (entry.level, entry.event, entry.item_id) == ("warn", "slow", "3")
 
@@ -98,14 +110,29 @@ def test_a_cut_line_does_not_hide_the_next_one() -> None:
 
 def test_json_is_read_as_before_and_logfmt_is_not_json() -> None:
     text = '{"ts": 1, "level": "error", "event": "item.failed", "item_id": 5}\n{"ts": 2, "event": "cu\n[1, 2]'
-    (entry,) = parse_lines("w", text, Logs())
+    (entry,) = parse_lines(
+        "w", text, Logs(correlation_field="correlation_id", item_field="item_id", batch_field="batch_id")
+    )
     assert (entry.event, entry.level, entry.item_id, entry.ts) == ("item.failed", "error", "5", 1.0)
-    assert parse_lines("w", "level=error event=item.failed item_id=5", Logs()) == []
+    assert (
+        parse_lines(
+            "w",
+            "level=error event=item.failed item_id=5",
+            Logs(correlation_field="correlation_id", item_field="item_id", batch_field="batch_id"),
+        )
+        == []
+    )
     assert parse_lines("w", text, LOGFMT) == []  # and JSON is not logfmt
 
 
 def test_regex_named_groups_are_the_fields() -> None:
-    spec = Logs(format="regex", pattern=PY_LOGGING, correlation_field="cid")
+    spec = Logs(
+        item_field="item_id",
+        batch_field="batch_id",
+        format="regex",
+        pattern=PY_LOGGING,
+        correlation_field="cid",
+    )
     text = "\n".join(
         [
             "2026-12-06 12:00:00,123 ERROR item.failed item=5 cid=c9",

@@ -31,7 +31,11 @@ def test_parse_skips_non_json_and_reads_contract_fields() -> None:
             _line(2.0, "item.failed", "c1", level="error", item_id="i7", error_kind="provider_5xx"),
         ]
     )
-    entries = parse_lines("worker-1", text, Logs())
+    entries = parse_lines(
+        "worker-1",
+        text,
+        Logs(correlation_field="correlation_id", item_field="item_id", batch_field="batch_id"),
+    )
     assert [e.event for e in entries] == ["batch.received", "item.failed"]
     failed = entries[1]
     assert (failed.service, failed.level, failed.item_id, failed.correlation_id) == (
@@ -44,13 +48,23 @@ def test_parse_skips_non_json_and_reads_contract_fields() -> None:
 
 
 def test_numbers_name_a_term_only_when_equal() -> None:
-    entry = parse_lines("w", _line(1.0, "provider.call", "c", status=500, duration_ms=1500.0), Logs())[0]
+    entry = parse_lines(
+        "w",
+        _line(1.0, "provider.call", "c", status=500, duration_ms=1500.0),
+        Logs(correlation_field="correlation_id", item_field="item_id", batch_field="batch_id"),
+    )[0]
     assert entry.mentions(500) and entry.mentions("500")
     assert not entry.mentions(150)
 
 
 def test_iso_time_and_custom_field_names() -> None:
-    spec = Logs(correlation_field="trace", event_field="msg", level_field="severity", item_field="job")
+    spec = Logs(
+        batch_field="batch_id",
+        correlation_field="trace",
+        event_field="msg",
+        level_field="severity",
+        item_field="job",
+    )
     line = json.dumps(
         {"timestamp": "2026-01-01T00:00:01Z", "msg": "done", "trace": "t1", "severity": "WARN", "job": 5}
     )
@@ -64,7 +78,10 @@ def test_by_correlation_merges_services_in_time_order(tmp_path: Path) -> None:
         _line(1.0, "batch.received", "c1") + "\n" + _line(5.0, "x", "c2") + "\n"
     )
     (tmp_path / "w.log").write_text(_line(2.0, "item.claimed", "c1") + "\n")
-    logs = TargetLogs({"api": tmp_path / "api.log", "w": tmp_path / "w.log"}, Logs())
+    logs = TargetLogs(
+        {"api": tmp_path / "api.log", "w": tmp_path / "w.log"},
+        Logs(correlation_field="correlation_id", item_field="item_id", batch_field="batch_id"),
+    )
     assert [(e.service, e.event) for e in logs.by_correlation("c1")] == [
         ("api", "batch.received"),
         ("w", "item.claimed"),
@@ -81,7 +98,9 @@ def test_rebuild_flow_is_causal_and_reports_missing_steps() -> None:
         ]
     )
     steps = rebuild_flow(
-        parse_lines("s", text, Logs()),
+        parse_lines(
+            "s", text, Logs(correlation_field="correlation_id", item_field="item_id", batch_field="batch_id")
+        ),
         [
             ("received", event_matcher("received")),
             ("claimed", event_matcher("claimed")),

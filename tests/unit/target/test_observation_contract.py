@@ -62,14 +62,14 @@ def test_every_scenario_declares_its_needs() -> None:
 @pytest.mark.parametrize(
     ("path", "value", "need", "why"),
     [
-        ("observe.item_fields.holder", None, "observe.item_fields.holder", "not given"),
+        ("observe.item_fields.holder", None, "observe.item_fields.holder", "null in"),
         ("database.observations.transitions", None, "database.observations.transitions", "null"),
         ("database.invariants.duplicate_outputs", None, "database.invariants.duplicate_outputs", "null"),
-        ("control.retry_item", None, "control.retry_item", "not given"),
-        ("observe.metrics", None, "observe.metrics", "not given"),
+        ("control.retry_item", None, "control.retry_item", "null in"),
+        ("observe.metrics", None, "observe.metrics", "null in"),
         ("logs.events", EVENTS_BUT_OWNERSHIP_LOST, "logs.events.ownership_lost", "not given"),
-        ("logs.correlation_field", None, "logs.correlation_field", "not given"),
-        ("logs.item_field", None, "logs.item_field", "not given"),
+        ("logs.correlation_field", None, "logs.correlation_field", "null in"),
+        ("logs.item_field", None, "logs.item_field", "null in"),
         ("workflow", None, "workflow", "no workflow"),
     ],
 )
