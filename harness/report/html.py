@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from html import escape
 from pathlib import Path
 
-from harness.catalog.remediation import remediation_for
 from harness.history import History
 from harness.report.evidence import evidence_text, format_value, mismatched, ordered, violation_text
 from harness.report.model import AuditReport, ScenarioResult
@@ -54,13 +53,24 @@ def _verdict(v: str) -> str:
     return f'<span class="v v-{escape(v)}">{escape(v.upper())}</span>'
 
 
+def _undecided_note(s: ScenarioResult) -> str:
+    """Beside a pass: how many secondary checks this target did not let the audit decide."""
+    n = len([u for u in s.undecided if not u.get("core")])
+    return (
+        f' <span class="muted">({n} check{"s" if n > 1 else ""} undecided)</span>'
+        if n and s.verdict == "pass"
+        else ""
+    )
+
+
 def _results_table(report: AuditReport) -> str:
     rows = []
     for s in report.scenarios:
         rows.append(
             f'<tr data-verdict="{escape(s.verdict)}"><td><a href="#sc-{escape(s.id)}">{escape(s.id)}</a></td>'
             f"<td>{escape(s.title)}</td><td>{escape(s.task)}</td>"
-            f'<td class="sev-{s.severity.value}">{s.severity.value}</td><td>{_verdict(s.verdict)}</td>'
+            f'<td class="sev-{s.severity.value}">{s.severity.value}</td><td>{_verdict(s.verdict)}'
+            f"{_undecided_note(s)}</td>"
             f"<td>{escape(evidence_text(s.evidence, limit=3))}</td>"
             f'<td class="num">{s.duration_s:.1f} s</td></tr>'
         )
@@ -111,7 +121,7 @@ def _evidence_list(evidence: Mapping[str, object]) -> str:
 def _scenario(s: ScenarioResult, history: History | None) -> str:
     parts = [
         f'<article class="scenario verdict-{escape(s.verdict)}" id="sc-{escape(s.id)}">',
-        f"<h3>{escape(s.id)}: {escape(s.title)} {_verdict(s.verdict)}</h3>",
+        f"<h3>{escape(s.id)}: {escape(s.title)} {_verdict(s.verdict)}{_undecided_note(s)}</h3>",
         f'<p class="muted">{escape(s.audit)} / {escape(s.task)} / <span class="sev-{s.severity.value}">'
         f"{s.severity.value}</span> / {s.duration_s:.1f} s</p>",
     ]
@@ -140,11 +150,22 @@ def _scenario(s: ScenarioResult, history: History | None) -> str:
         ]
     if s.reason and s.verdict != "pass":
         parts += ["<h4>Reason</h4>", f"<pre>{escape(s.reason[:3000])}</pre>"]
-    if s.verdict == "fail":
-        fix = remediation_for(s.id)
+    for fix in s.fixes:
+        about = escape(", ".join(fix.checks) or "the scenario")
         parts.append(
-            f'<p class="fix"><strong>Remediation</strong> (effort {fix.effort}): {escape(fix.text)}</p>'
+            f'<p class="fix"><strong>Remediation</strong> for {about} (effort {fix.effort}): '
+            f"{escape(fix.text)}</p>"
         )
+    if s.undecided:
+        rows = "".join(
+            f"<tr><td>{escape(str(u.get('name')))}</td><td>{'core' if u.get('core') else 'secondary'}</td>"
+            f"<td>{escape(str(u.get('why')))}</td></tr>"
+            for u in s.undecided
+        )
+        parts += [
+            "<h4>Undecided checks (this target did not let the audit look)</h4>",
+            f'<table class="undecided"><tr><th>Check</th><th>Kind</th><th>Why</th></tr>{rows}</table>',
+        ]
     parts.append("</article>")
     return "".join(parts)
 

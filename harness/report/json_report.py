@@ -11,14 +11,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.catalog.remediation import remediation_for
 from harness.report.evidence import evidence_text
 from harness.report.model import SCHEMA_VERSION, AuditReport, ScenarioResult
 
 
 def scenario_json(s: ScenarioResult) -> dict[str, Any]:
     """One scenario: the documented fields first, then the extras."""
-    fix = remediation_for(s.id)
     return {
         "id": s.id,
         "title": s.title,
@@ -31,7 +29,11 @@ def scenario_json(s: ScenarioResult) -> dict[str, Any]:
         "audit": s.audit,
         "evidence_text": evidence_text(s.evidence),
         "reason": s.reason,
-        "remediation": {"text": fix.text, "effort": fix.effort} if s.verdict == "fail" else None,
+        "remediation": {"text": s.remediation, "effort": s.fixes[0].effort} if s.fixes else None,
+        #: one fix per failed check (the diagnosis belongs to the check, not the scenario)
+        "fixes": [f.to_json() for f in s.fixes],
+        #: checks this target did not let the audit decide (beside a pass: secondary ones)
+        "undecided": [dict(u) for u in s.undecided],
         "checks": [
             {"name": c.get("name"), "valid": c.get("valid"), "error": c.get("error")} for c in s.checks
         ],

@@ -11,7 +11,6 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.catalog.remediation import remediation_for
 from harness.report.evidence import evidence_text, violations_text
 from harness.report.model import AuditReport, ScenarioResult
 
@@ -27,11 +26,13 @@ def _case(suite: ET.Element, s: ScenarioResult) -> None:
     if s.verdict == "fail":
         message = violations_text(s.violations) or (s.reason.splitlines()[0] if s.reason else "failed")
         failure = ET.SubElement(case, "failure", message=message[:1000], type=f"{s.severity.value} finding")
-        fix = remediation_for(s.id)
-        failure.text = f"{s.reason}\n\nEvidence:\n{evidence}\n\nRemediation (effort {fix.effort}): {fix.text}"
+        fixes = "\n".join(f"Remediation (effort {f.effort}) for {', '.join(f.checks) or s.id}: {f.text}"
+                          for f in s.fixes)  # fmt: skip
+        failure.text = f"{s.reason}\n\nEvidence:\n{evidence}\n\n{fixes}"
     elif s.verdict == "unknown":
         ET.SubElement(case, "skipped", message=f"unknown: {s.reason[:1000]}")
-    ET.SubElement(case, "system-out").text = evidence
+    undecided = "".join(f"\nundecided check {u.get('name')}: {u.get('why')}" for u in s.undecided)
+    ET.SubElement(case, "system-out").text = evidence + undecided
 
 
 def render_junit(report: AuditReport) -> str:

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from harness import catalog
-from harness.catalog.remediation import remediation_for
 from harness.report.evidence import evidence_text, violation_text
 from harness.report.model import AuditReport, ScenarioResult
 
@@ -38,6 +37,8 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]
 
 
 def _result(s: ScenarioResult) -> str:
+    if s.pass_with_undecided:
+        return f"PASS ({len(s.undecided)} secondary check(s) undecided)"
     return {"pass": "PASS", "fail": "FAIL"}.get(s.verdict, "UNKNOWN (not applicable)")
 
 
@@ -142,14 +143,25 @@ def _findings(report: AuditReport) -> list[str]:
             out += [f"- Violation ({v.get('check')}): {violation_text(v)}" for v in s.violations]
             if not s.violations and s.reason:
                 out.append(f"- Failure: {s.reason.splitlines()[0][:400]}")
-            fix = remediation_for(s.id)
-            out += [f"- **Remediation** (effort {fix.effort}): {fix.text}", ""]
+            out += [
+                f"- **Remediation** for {', '.join(f.checks) or 'the scenario'} (effort {f.effort}): {f.text}"
+                for f in s.fixes
+            ]
+            out.append("")
     unknown = [s for s in report.scenarios if s.verdict == "unknown"]
     if unknown:
         out += ["### Not decided (unknown: never counted as a pass)", ""]
         out += [
             f"- {s.id}: {s.title}: {s.reason.splitlines()[0][:300] if s.reason else 'no reason given'}"
             for s in unknown
+        ]
+        out.append("")
+    partial = [s for s in report.scenarios if s.pass_with_undecided]
+    if partial:
+        out += ["### Passed with undecided secondary checks (what this target did not let the audit see)", ""]
+        out += [
+            f"- {s.id}: " + "; ".join(f"{u.get('name')} ({u.get('why')})" for u in s.undecided)
+            for s in partial
         ]
         out.append("")
     return out
@@ -161,8 +173,9 @@ def _remediation_plan(report: AuditReport) -> list[str]:
         return []
     when = {"CRITICAL": "fix immediately", "HIGH": "next sprint", "MEDIUM": "backlog"}
     rows = [
-        (when[s.severity.value], s.id, remediation_for(s.id).text, remediation_for(s.id).effort)
+        (when[s.severity.value], f"{s.id} ({', '.join(f.checks) or 'scenario'})", f.text, f.effort)
         for s in failed
+        for f in s.fixes
     ]
     return [
         "## Remediation Plan",

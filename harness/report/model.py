@@ -16,11 +16,14 @@ from typing import Any
 
 from harness import catalog
 from harness.catalog import Severity
-from harness.catalog.remediation import remediation_for
+from harness.catalog.diagnosis import Fix, fixes_for
 from harness.target.model import Target
 
 SCHEMA_VERSION = 1
 FAIL_ON = ("critical", "high", "medium", "any")
+#: the gate's default minimum share of decided scenarios: a run that could look at less than half of
+#: what it was asked to audit does not pass silently (``--min-decided``; 0 turns it off)
+DEFAULT_MIN_DECIDED = 0.5
 VERDICTS = ("pass", "fail", "unknown")
 
 
@@ -44,11 +47,31 @@ class ScenarioResult:
     #: the target contract's fields the scenario asked for, and those it did not declare in needs
     contract_used: tuple[str, ...] = ()
     undeclared_use: tuple[str, ...] = ()
+    #: the checks that could not be decided on this target, with why (``name``, ``why``, ``core``)
+    undecided: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def failed_checks(self) -> list[str]:
+        return list(dict.fromkeys(str(c.get("name")) for c in self.checks if c.get("valid") == "false"))
+
+    @property
+    def fixes(self) -> list[Fix]:
+        """What to change in the target, per failed check; only a failed scenario has any."""
+        return fixes_for(self.id, self.failed_checks) if self.verdict == "fail" else []
 
     @property
     def remediation(self) -> str | None:
-        """What to change in the target; only a failed scenario has one."""
-        return remediation_for(self.id).text if self.verdict == "fail" else None
+        """The fixes as one text (a failed scenario only)."""
+        return " ".join(f.text for f in self.fixes) or None
+
+    @property
+    def decided(self) -> bool:
+        return self.verdict in ("pass", "fail")
+
+    @property
+    def pass_with_undecided(self) -> bool:
+        """Passed every core check, but some secondary checks could not be looked at."""
+        return self.verdict == "pass" and bool(self.undecided)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +96,7 @@ class RunContext:
     only: tuple[str, ...] = ()
     defects: tuple[str, ...] = ()
     fail_on: str = "high"
+    min_decided: float = DEFAULT_MIN_DECIDED
     interrupted: bool = False
     incomplete_reason: str = ""
     report_dir: Path = Path("chaos-report")
@@ -109,7 +133,29 @@ class AuditReport:
 
     @property
     def gate_failures(self) -> list[str]:
-        return gate_failures(self.scenarios, self.context.fail_on)
+        out = gate_failures(self.scenarios, self.context.fail_on)
+        share, wanted = self.decided_share, self.context.min_decided
+        if self.scenarios and share < wanted:
+            out.append(f"only {share:.0%} of scenarios decided (minimum {wanted:.0%})")
+        return out
+
+    @property
+    def decided_share(self) -> float:
+        """Decided scenarios (pass or fail) over those that ran; harness errors count as undecided."""
+        return sum(s.decided for s in self.scenarios) / len(self.scenarios) if self.scenarios else 0.0
+
+    def checked_text(self) -> str:
+        """How much was actually checked, in one line (the console's last word on the audit)."""
+        total = len(self.scenarios)
+        decided = sum(s.decided for s in self.scenarios)
+        checks = [c for s in self.scenarios for c in s.checks]
+        open_checks = sum(1 for c in checks if c.get("valid") == "unknown")
+        partial = sum(s.pass_with_undecided for s in self.scenarios)
+        return (
+            f"Checked: {decided} of {total} scenarios decided ({self.decided_share:.0%}); "
+            f"{len(checks) - open_checks} of {len(checks)} checks decided"
+            + (f"; {partial} passed with undecided secondary checks" if partial else "")
+        )
 
     @property
     def gate_passed(self) -> bool:
@@ -160,8 +206,8 @@ def gate_failures(scenarios: Sequence[ScenarioResult], fail_on: str) -> list[str
     A harness error never counts against the target: it makes the run incomplete instead (exit 3).
     """
     scenarios = [s for s in scenarios if not s.harness_error]
-    if fail_on == "any":
-        return [s.id for s in scenarios if s.verdict != "pass"]
+    if fail_on == "any":  # strict: unknown, and a pass with undecided checks, do not pass
+        return [s.id for s in scenarios if s.verdict != "pass" or s.pass_with_undecided]
     threshold = Severity(fail_on.upper()).rank
     return [s.id for s in scenarios if s.verdict == "fail" and s.severity.rank >= threshold]
 
@@ -195,6 +241,7 @@ def scenario_from_record(record: Mapping[str, Any], report_dir: Path | None = No
         harness_error=harness_error,
         contract_used=tuple(record.get("contract_used") or ()),
         undeclared_use=tuple(record.get("undeclared_use") or ()),
+        undecided=tuple(record.get("undecided") or ()),
         history=history if report_dir is None or (report_dir / history).exists() else None,
     )
 

@@ -6,18 +6,21 @@
 from __future__ import annotations
 
 from harness import catalog
+from harness.catalog.checks import checks_of
 from harness.catalog.remediation import remediation_for
 
 HEADER = """# The scenarios: what each audits, the defect that proves it can fail, and the fix
 
-Generated from `harness/report/catalog.py` and `harness/report/remediation.py` (the same data the
-report uses) by `python -m harness.report.scenarios_doc`. Every scenario lives in `scenarios/`, one
-module per audit task; each passes against the correct reference target and fails when the
+Generated from the catalogue `harness/catalog/` (the same data the report, the marker, `target check`
+and the matrix use) by `python -m harness.report.scenarios_doc`. Every scenario lives in `scenarios/`,
+one module per audit task; each passes against the correct reference target and fails when the
 reference target is switched into the defect(s) named here (`chaos-audit matrix` proves it;
-`tests/matrix/` runs it in CI).
+`tests/matrix/` runs it in CI). A scenario passes when its core checks pass; a core check it cannot
+decide on a target makes it `unknown`; its other (secondary) checks are listed beside the verdict
+when they cannot be decided.
 
-| id | severity | task | scenario | defect(s) it must catch | remediation when it fails |
-|---|---|---|---|---|---|
+| id | severity | task | scenario | core checks | defect(s) it must catch | remediation when it fails |
+|---|---|---|---|---|---|---|
 """
 
 
@@ -26,7 +29,8 @@ def render() -> str:
     for e in catalog.ENTRIES:
         fix = remediation_for(e.id)
         defects = ", ".join(f"`{d}`" for d in e.defects)
-        cells = [e.id, e.severity.value, e.task, e.title, defects, f"{fix.text} (effort {fix.effort})"]
+        core = ", ".join(f"`{c}`" for c in checks_of(e.id).core_names)
+        cells = [e.id, e.severity.value, e.task, e.title, core, defects, f"{fix.text} (effort {fix.effort})"]
         rows.append("| " + " | ".join(cells) + " |")
     return HEADER + "\n".join(rows) + "\n"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli import EXIT_GATE_FAILED, EXIT_INCOMPLETE, EXIT_OK
-from harness.report.model import FAIL_ON
+from harness.report.model import DEFAULT_MIN_DECIDED, FAIL_ON
 from harness.run.plan import DEFAULT_FAIL_ON, DEFAULT_REPORT_DIR
 
 #: files and folders of a previous run that a new run replaces (nothing else in the folder is touched)
@@ -54,7 +54,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="gate: exit 1 when a scenario of this severity or above fails (any: anything not "
         "passed); default: high",
     )
+    parser.add_argument(
+        "--min-decided",
+        default=DEFAULT_MIN_DECIDED,
+        type=_share,
+        metavar="SHARE",
+        help="gate: exit 1 when fewer than this share of the scenarios run were decided (pass or fail); "
+        f"0..1 or a percentage; default {DEFAULT_MIN_DECIDED:.0%}",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the outcome (for CI logs)")
+
+
+def _share(text: str) -> float:
+    """``0.5``, ``50%`` or ``50`` -> 0.5 (argparse turns the ValueError into exit 2 naming the option)."""
+    value = float(text.strip().removesuffix("%"))
+    value = value / 100 if text.strip().endswith("%") or value > 1 else value
+    if not 0 <= value <= 1:
+        raise ValueError(text)
+    return value
 
 
 def main(args: argparse.Namespace) -> int:
@@ -81,6 +98,7 @@ def main(args: argparse.Namespace) -> int:
         only=plan.only,
         defects=plan.defects,
         fail_on=plan.fail_on,
+        min_decided=plan.min_decided,
         interrupted=outcome.interrupted,
         incomplete_reason=incomplete_reason(outcome.returncode, outcome.interrupted, outcome.killed, run),
         report_dir=plan.report_dir,

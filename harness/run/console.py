@@ -79,6 +79,10 @@ class Console:
             key = violations_text(violations[:2]) + "; " + key
         elif verdict != "PASS" and record.get("reason"):
             key = str(record["reason"]).splitlines()[0][:160]
+        undecided = [u for u in record.get("undecided") or [] if not u.get("core")]
+        if verdict == "PASS" and undecided:  # visible: what this target did not let the audit look at
+            verdict = "PASS*"
+            key = f"{len(undecided)} secondary check(s) undecided ({undecided[0].get('name')}...); " + key
         key = key if len(key) <= _KEY_CHARS else key[: _KEY_CHARS - 3] + "..."
         counter = f"[{self.done:>{width}}/{self.total or '?'}]"
         padded = self._paint(verdict) + " " * max(0, 7 - len(verdict))  # pad outside the colour codes
@@ -104,9 +108,13 @@ class Console:
         )
         if not report.complete:
             why = report.context.incomplete_reason or ("interrupted" if report.context.interrupted else "")
-            names = ", ".join(m.id for m in report.missing) or "none"
+            errors = [s.id for s in report.harness_errors]
+            if errors and not why:
+                why = f"harness error in {', '.join(errors)} (see pytest.log)"
+            names = ", ".join([m.id for m in report.missing] + errors) or "none"
             self._print(f"Incomplete run{': ' + why if why else ''}; not completed: {names}", always=True)
         html = paths.get("html")
         others = ", ".join(p.name for k, p in paths.items() if k != "html")
         self._print(f"Report: {html} (also {others})" if html else "Report: not written", always=True)
         self._print(f"Reproduce: {report.command}")
+        self._print(report.checked_text(), always=True)

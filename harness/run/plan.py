@@ -44,6 +44,7 @@ class RunPlan:
     fail_on: str
     quiet: bool
     scenarios_dir: Path
+    min_decided: float = 0.5
 
     def command(self) -> str:
         """The command line that reproduces this audit (seed included)."""
@@ -59,6 +60,8 @@ class RunPlan:
         argv += ["--seed", str(self.seed)]
         if self.fail_on != DEFAULT_FAIL_ON:
             argv += ["--fail-on", self.fail_on]
+        if self.min_decided != 0.5:
+            argv += ["--min-decided", f"{self.min_decided:g}"]
         if self.report_dir_arg != DEFAULT_REPORT_DIR:
             argv += ["--report-dir", self.report_dir_arg]
         return shlex.join(argv)
@@ -161,6 +164,7 @@ def build_plan(args: argparse.Namespace) -> RunPlan:
         report_dir=report_dir,
         report_dir_arg=args.report_dir,
         fail_on=args.fail_on,
+        min_decided=getattr(args, "min_decided", 0.5),
         quiet=args.quiet,
         scenarios_dir=directory,
     )

@@ -65,7 +65,9 @@ def test_audit_json_scenarios_have_the_documented_fields(
     for key in ("id", "title", "task", "severity", "verdict", "evidence", "violations", "duration_s"):
         assert key in failed
     assert failed["violations"][0]["check"] == "duplicate_outputs" and failed["violations"][0]["count"] == 1
-    assert failed["remediation"]["effort"] == "M" and data["scenarios"][0]["remediation"] is None
+    # the fix of the check that failed (a shared invariant's), not the scenario's headline
+    assert failed["remediation"]["effort"] == "S" and data["scenarios"][0]["remediation"] is None
+    assert failed["fixes"][0]["checks"] == ["duplicate_outputs"]
     assert data["gate"] == {"fail_on": "high", "passed": False, "failing": ["TEST-RR-006"], "decided": True}
     assert data["target"]["defects"] == ["no_fencing"] and data["workflows"][0]["name"] == "Batch generation"
 
@@ -88,7 +90,7 @@ def test_markdown_follows_both_templates_and_names_finding_and_remediation(
     assert "results committed: 2 (expected 1)" in md  # the evidence column holds measured numbers
     assert "#### TEST-RR-006: Concurrent resume after network partition" in md
     assert "Violation (duplicate_outputs): duplicate_outputs x1" in md
-    assert re.search(r"\*\*Remediation\*\* \(effort M\): Fence every write: .*fencing token", md)
+    assert re.search(r"\*\*Remediation\*\* for duplicate_outputs \(effort S\): Store at most one output", md)
     assert "| Batch generation | 0.5-5 s for 20 items | yes; measured: TEST-RR-004 PASS |" in md
     assert "TEST-RR-Q03: Queue backpressure and priority: observe.metrics" in md  # unknown with its reason
     assert "chaos-audit run --defect no_fencing --seed 424242" in md
