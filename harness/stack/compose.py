@@ -74,7 +74,7 @@ class ComposeStack(ExternalStack):
 
     # -- Stack hooks ------------------------------------------------------------------------------
     def _prepare(self, timing: Mapping[str, Any]) -> None:
-        fixed = self.target.timing.model_dump()
+        fixed = self.target.timing.bounds()
         changed = {k: v for k, v in timing.items() if fixed.get(k) != v}
         if changed:  # the containers run with the compose file's settings: the scenario cannot hold
             raise CapabilityMissing(f"timing override {changed} (compose services run with fixed settings)")

@@ -167,6 +167,10 @@ class Observe(Model):
     #: canonical states the system does not have (e.g. ``[partial, timeout]``): the checks that look
     #: for one of them fail with that finding instead of being ``unknown``
     lacks_states: list[CanonicalState] = Field(default_factory=list)
+    #: the target's own worker ids -> service names (harness/target/holders.py)
+    holders: dict[str, str] = Field(default_factory=dict)
+    #: a regex whose ``pid`` group is the holder's process id (``'(?P<pid>\\d+)$'`` for ``host.1234``)
+    holder_pid: str | None = None
     page: str | None = None
     health: HttpCall | None = None
     metrics: HttpCall | None = None
@@ -287,19 +291,46 @@ class Logs(Model):
 
 
 class Timing(Model):
-    """The target's own timings: scenarios derive their bounds (never sleeps) from these."""
+    """The target's own timings: scenarios derive their bounds (never sleeps) from these.
+
+    A limit the system does not have is ``null`` (``none``): no job deadline, no retry or delivery
+    limit, no breaker, no pagination bound. The checks looking for it then fail with that finding,
+    and the scenario waits a generous bound (:data:`GENEROUS`) for anything else to end the work.
+    """
 
     lease_s: float = Field(default=1.0, gt=0)
     heartbeat_s: float = Field(default=0.3, gt=0)
     provider_timeout_s: float = Field(default=1.0, gt=0)
-    batch_deadline_s: float = Field(default=30.0, gt=0)
-    max_attempts: int = Field(default=3, ge=1)
-    max_deliveries: int = Field(default=3, ge=1)
-    breaker_threshold: int = Field(default=3, ge=1)
-    breaker_cooldown_s: float = Field(default=0.5, gt=0)
-    pagination_max_pages: int = Field(default=50, ge=1)
-    pagination_max_s: float = Field(default=5.0, gt=0)
+    batch_deadline_s: float | None = Field(default=30.0, gt=0)
+    max_attempts: int | None = Field(default=3, ge=1)
+    max_deliveries: int | None = Field(default=3, ge=1)
+    breaker_threshold: int | None = Field(default=3, ge=1)
+    breaker_cooldown_s: float | None = Field(default=0.5, gt=0)
+    pagination_max_pages: int | None = Field(default=50, ge=1)
+    pagination_max_s: float | None = Field(default=5.0, gt=0)
     max_duration_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _none_word(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and v.strip().lower() in ("none", "null") else v
+
+    def bounds(self) -> dict[str, Any]:
+        """The timings as numbers a scenario can wait on: a limit the system lacks is a generous bound."""
+        return {k: GENEROUS[k] if v is None else v for k, v in self.model_dump().items()}
+
+
+#: the bound a scenario uses for a limit the target declares it lacks (``timing.<name>: none``): long
+#: enough that only a missing limit reaches it, short enough to end the audit
+GENEROUS: dict[str, float] = {
+    "batch_deadline_s": 60.0,
+    "max_attempts": 10,
+    "max_deliveries": 10,
+    "breaker_threshold": 10,
+    "breaker_cooldown_s": 2.0,
+    "pagination_max_pages": 500,
+    "pagination_max_s": 30.0,
+}
 
 
 class Defects(Model):
@@ -368,6 +399,22 @@ class Target(Model):
         from harness.target.conventions import apply_conventions
 
         return apply_conventions(data)
+
+    @model_validator(mode="after")
+    def _holders_name_services(self) -> Target:
+        for holder, service in self.observe.holders.items():
+            if service not in self.services:
+                raise ValueError(f"observe.holders.{holder}: unknown service {service!r}")
+        if self.observe.holder_pid is not None:
+            import re
+
+            try:
+                compiled = re.compile(self.observe.holder_pid)
+            except re.error as exc:
+                raise ValueError(f"observe.holder_pid: not a regular expression ({exc})") from exc
+            if "pid" not in compiled.groupindex:
+                raise ValueError("observe.holder_pid: needs a named group (?P<pid>...)")
+        return self
 
     @model_validator(mode="after")
     def _links_name_services(self) -> Target:

@@ -114,7 +114,10 @@ class Observer:
         *,
         adapter: Any = None,
         used: set[str] | None = None,
+        holder_of: Callable[[str], str] | None = None,
     ) -> None:
+        #: maps the target's worker ids onto its services (harness/target/holders.py)
+        self.holder_of = holder_of or (lambda holder: holder)
         self.target = target
         self._dsn = dsn
         self.adapter = adapter
@@ -153,7 +156,8 @@ class Observer:
 
         ``optional``: for evidence only; None when the target does not report it (no ``unknown``).
         """
-        return self._get("item_fields", name, item.raw, optional)
+        value = self._get("item_fields", name, item.raw, optional)
+        return self.holder_of(str(value)) if name == "holder" and value is not None else value
 
     def batch_field(self, body: Any, name: str, *, optional: bool = False) -> Any:
         """A field of the ``observe.batch`` answer (``observe.batch_fields.<name>``)."""
@@ -272,6 +276,9 @@ class Observer:
         for col in ("batch_id", "item_id", "holder", "lease_token", "committed_by", "worker", "actor"):
             if col in kept and kept[col] is not None:
                 kept[col] = str(kept[col])
+        for col in ("holder", "committed_by", "worker", "actor"):  # worker ids -> service names
+            if kept.get(col) is not None:
+                kept[col] = self.holder_of(kept[col])
         if "seq" in kept and kept["seq"] is not None:
             kept["seq"] = int(kept["seq"])
         return cls(**kept)
