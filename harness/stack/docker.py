@@ -36,7 +36,7 @@ from harness.stack.containers import (
     reap_leftovers,
     remove_run,
 )
-from harness.stack.render import render
+from harness.stack.render import placeholder_names, render
 from harness.stack.wiring import WiredStack
 from harness.store.postgres import free_port
 from harness.target.model import Target
@@ -163,6 +163,8 @@ class DockerInfra:
 class DockerStack(WiredStack):
     """One scenario's stack on the docker backend."""
 
+    sees_host_files = False  # containers see the image's files, not the directory of the target file
+
     def __init__(
         self, infra: DockerInfra, target: Target, *, defects: Sequence[str] = (), seed: int = 0
     ) -> None:
@@ -197,6 +199,7 @@ class DockerStack(WiredStack):
                 f"services.{name}: the docker backend needs an image or a command", field=f"services.{name}"
             )
         if name not in self._services:
+            _refuse_host_paths(name, [*(spec.command or []), *spec.env.values()])
             port = self._ports.setdefault(name, free_port())
             values = self._values_for(name, port)
             command = [render(a, values, where=f"services.{name}.command") for a in spec.command or []]
@@ -277,6 +280,17 @@ class DockerStack(WiredStack):
     @property
     def provider_port(self) -> int:
         return int(self.infra.provider_port)
+
+
+def _refuse_host_paths(name: str, templates: Sequence[str]) -> None:
+    """``{target_dir}`` is a path on this machine: a container does not see it, so say so by name."""
+    if any("target_dir" in placeholder_names(t) for t in templates):
+        raise ConfigError(
+            f"services.{name}: {{target_dir}} is a directory on this machine, which the docker backend's "
+            "containers do not see; build the service's code into its image (services.<name>.image) "
+            "or use --backend local",
+            field=f"services.{name}",
+        )
 
 
 def docker_infra(target: Target | None = None) -> Iterator[DockerInfra | ComposeInfra]:

@@ -26,6 +26,17 @@ from harness.store.redis import EmbeddedRedis
 from harness.target.model import Target
 
 
+def service_env(env: Mapping[str, str]) -> dict[str, str]:
+    """A service's rendered env, on the harness's import path.
+
+    The service's own ``PYTHONPATH`` (``"{target_dir}"``, say) comes first and the harness's path
+    after it: it adds to what the harness's interpreter can import, it does not replace it.
+    """
+    own = env.get("PYTHONPATH", "")
+    path = [*own.split(os.pathsep), *sys.path]
+    return {**env, "PYTHONPATH": os.pathsep.join(dict.fromkeys(p for p in path if p))}
+
+
 class LocalStack(WiredStack):
     """One scenario's stack on the local backend."""
 
@@ -101,7 +112,7 @@ class LocalStack(WiredStack):
             self._services[name] = ProcessService(
                 name=name,
                 argv=argv,
-                env={"PYTHONPATH": os.pathsep.join(p for p in sys.path if p), **env},
+                env=service_env(env),
                 log_path=self.work_dir / f"{name}.log",
                 readiness=self._readiness(name, port),
             )

@@ -4,7 +4,8 @@ Placeholders are deliberately few and explicit so a target file stays readable:
 ``{python}`` the harness's interpreter, ``{port}`` the port allocated to this service,
 ``{db_url}`` / ``{provider_url}`` what this service must use to reach the database / provider
 (through the fault proxy when a link exists), ``{broker_url}`` the ``redis://`` URL of the target's
-``role: broker`` service (local backend), ``{defects}`` the defects switched on,
+``role: broker`` service (local backend), ``{defects}`` the defects switched on, ``{seed}`` the
+run's seed, ``{target_dir}`` the absolute directory of the target file (local backend),
 ``{timing.X}`` a value of the target's timing section, and per-call values such as ``{n}`` or
 ``{batch_id}``. An unknown placeholder is a ConfigError naming it; the target loader finds every
 one before anything starts (``harness.target.placeholders``), so this check is only a backstop.

@@ -37,6 +37,9 @@ class Infra(Protocol):
 class WiredStack(Stack):
     """A stack whose services the harness starts; subclasses say where PostgreSQL and the provider are."""
 
+    #: whether the services run on this machine's file system (``{target_dir}`` means something there)
+    sees_host_files = True
+
     def __init__(self, infra: Infra, target: Target, *, defects: Sequence[str] = (), seed: int = 0) -> None:
         super().__init__(target, defects=defects, seed=seed)
         self.provider = infra.provider
@@ -101,8 +104,14 @@ class WiredStack(Stack):
             "defects": ",".join(self.defects),
             "seed": self.seed,
             **broker,
+            **self._file_values(),
             **timing_values(self._timing),
         }
+
+    def _file_values(self) -> dict[str, Any]:
+        """``{target_dir}``: the target file's directory, for services that see this machine's files."""
+        directory = self.target.directory
+        return {"target_dir": str(directory)} if directory is not None and self.sees_host_files else {}
 
     def _link_to_role(self, source: str, role: str) -> str | None:
         for to in self.target.services_with_role(role):  # type: ignore[arg-type]

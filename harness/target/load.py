@@ -47,8 +47,12 @@ def _describe(err: Any) -> str:
     return f"{_field_path(loc)}: {msg}{shown}"
 
 
-def parse_target(data: Any, *, source: str) -> Target:
-    """Validate already-parsed YAML data; raises ConfigError naming the first wrong field."""
+def parse_target(data: Any, *, source: str, directory: Path | None = None) -> Target:
+    """Validate already-parsed YAML data; raises ConfigError naming the first wrong field.
+
+    ``directory``: where the file lives (the value of ``{target_dir}``); without it, a service that
+    uses ``{target_dir}`` is a ConfigError.
+    """
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source}: a target file must be a YAML mapping at the top level", field="(top level)"
@@ -62,6 +66,8 @@ def parse_target(data: Any, *, source: str) -> Target:
         first = errors[0]
         field = _field_path(tuple(first["loc"]))
         raise ConfigError(f"invalid target file {source}:\n  {lines}", field=field) from exc
+    if directory is not None:
+        target._directory = Path(directory).resolve()  # not a YAML field: known only to the loader
     check_target(target, source=source)  # placeholders and references: resolved now, not at launch
     return target
 
@@ -101,4 +107,4 @@ def _load_file(file: Path) -> Target:
         raise ConfigError(f"{file}: not valid YAML: {exc}", field="(yaml)") from exc
     except (ValueError, OverflowError, RecursionError) as exc:  # 2024-02-30, a 5000-digit int, [[[[...
         raise ConfigError(f"{file}: a value cannot be read: {exc}", field="(yaml)") from exc
-    return parse_target(data, source=str(file))
+    return parse_target(data, source=str(file), directory=file.parent)

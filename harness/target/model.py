@@ -11,9 +11,18 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 
 class CanonicalState(StrEnum):
@@ -392,6 +401,14 @@ class Target(Model):
     #: ``package.module:Class`` answering observations YAML cannot express (see harness.target.adapter)
     adapter: str | None = None
     workflow: WorkflowContract | None = None  # multi-step workflows (harness/target/workflow_model.py)
+    #: the directory of the file this target was loaded from (not a YAML field: the loader sets it);
+    #: the value of ``{target_dir}`` in service commands and env. None for a target built from data.
+    _directory: Path | None = PrivateAttr(default=None)
+
+    @property
+    def directory(self) -> Path | None:
+        """The absolute directory of the target file, when the target was loaded from one."""
+        return self._directory
 
     @model_validator(mode="before")
     @classmethod

@@ -25,6 +25,9 @@ from harness.target.model import HttpCall, Target, Timing
 SERVICE_VALUES = ("python", "port", "service", "db_url", "provider_url", "defects", "seed")
 #: only when the target has a ``role: broker`` service (the harness starts it and knows its URL)
 BROKER_VALUES = ("broker_url",)
+#: only when the target was loaded from a file: that file's directory (absolute), e.g. for
+#: ``PYTHONPATH: "{target_dir}"`` so services written beside the file can be imported
+FILE_VALUES = ("target_dir",)
 #: the per-call values of each HTTP call of the contract
 CALL_VALUES: dict[str, tuple[str, ...]] = {
     "trigger.create": ("n", "priority"),
@@ -58,7 +61,8 @@ def service_values(target: Target) -> frozenset[str]:
     """The placeholders a service of ``target`` may use."""
     timing = (f"timing.{name}" for name in Timing.model_fields)
     broker = BROKER_VALUES if target.services_with_role("broker") else ()
-    return frozenset((*SERVICE_VALUES, *broker, *timing))
+    file = FILE_VALUES if target.directory is not None else ()
+    return frozenset((*SERVICE_VALUES, *broker, *file, *timing))
 
 
 def check_target(target: Target, *, source: str) -> None:
@@ -81,6 +85,8 @@ def _placeholder_problems(target: Target) -> Iterator[tuple[str, str]]:
 def _hint(name: str, target: Target) -> str:
     if name == "broker_url" and not target.services_with_role("broker"):
         return "; {broker_url} needs a service with role: broker"
+    if name == "target_dir" and target.directory is None:
+        return "; {target_dir} is the directory of a target file, and this target was not loaded from one"
     if name.startswith("timing."):
         return f"; the timing section has: {', '.join(Timing.model_fields)}"
     return ""
