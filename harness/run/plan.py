@@ -45,9 +45,17 @@ class RunPlan:
     quiet: bool
     scenarios_dir: Path
     min_decided: float = 0.5
+    #: the scenarios came from ``$CHAOS_AUDIT_SCENARIOS`` (the reproduce line must set it too)
+    scenarios_from_env: bool = False
 
     def command(self) -> str:
-        """The command line that reproduces this audit (seed included)."""
+        """The command line that reproduces this audit (seed included), from the directory it ran in.
+
+        Paths are written as typed: a relative ``--target`` or ``--report-dir`` is relative to the
+        directory the user ran the audit in, where the line is meant to be run again (and where a
+        report in CI is read back). An environment the run depended on comes first.
+        """
+        env = [f"{SCENARIOS_ENV}={shlex.quote(str(self.scenarios_dir))}"] if self.scenarios_from_env else []
         argv = ["chaos-audit", "run"]
         if self.target_arg:
             argv += ["--target", self.target_arg]
@@ -64,7 +72,7 @@ class RunPlan:
             argv += ["--min-decided", f"{self.min_decided:g}"]
         if self.report_dir_arg != DEFAULT_REPORT_DIR:
             argv += ["--report-dir", self.report_dir_arg]
-        return shlex.join(argv)
+        return " ".join([*env, shlex.join(argv)])
 
 
 def scenarios_dir() -> Path:
@@ -167,4 +175,5 @@ def build_plan(args: argparse.Namespace) -> RunPlan:
         min_decided=getattr(args, "min_decided", 0.5),
         quiet=args.quiet,
         scenarios_dir=directory,
+        scenarios_from_env=bool(os.environ.get(SCENARIOS_ENV)),
     )

@@ -37,7 +37,8 @@ def test_defaults_audit_the_reference_target_with_a_printed_seed(scenarios: Path
     plan = build_plan(_args("--report-dir", str(tmp_path / "out")))
     assert plan.target.name == "reference-target" and plan.target_file is None and plan.backend == "local"
     assert plan.fail_on == "high" and plan.only == () and 1 <= plan.seed < 2**31
-    assert plan.command() == f"chaos-audit run --seed {plan.seed} --report-dir {tmp_path / 'out'}"
+    env = f"CHAOS_AUDIT_SCENARIOS={scenarios}"  # the run's scenarios came from the variable
+    assert plan.command() == f"{env} chaos-audit run --seed {plan.seed} --report-dir {tmp_path / 'out'}"
     assert not (tmp_path / "out").exists()  # validation writes nothing
 
 
@@ -46,6 +47,7 @@ def test_only_accepts_catalogue_and_built_ids_case_insensitively(scenarios: Path
                             "--fail-on", "critical"))  # fmt: skip
     assert plan.only == ("TEST-RR-006", "TEST-RR-W01") and plan.defects == ("no_fencing",)
     assert plan.command() == (
+        f"CHAOS_AUDIT_SCENARIOS={scenarios} "
         "chaos-audit run --only TEST-RR-006,TEST-RR-W01 --defect no_fencing --seed 7 --fail-on critical"
     )
     assert built_ids(scenarios) == {"TEST-RR-W01"}
