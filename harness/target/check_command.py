@@ -96,7 +96,37 @@ def _print_scenarios(
         if missing or broken:
             print(f"  {s.id:<13} unknown: {'; '.join([*missing, *broken])}")
             continue
+        core_open, findings_, secondary_open = _checks_outlook(target, s.id, has_database=has_database)
+        if core_open:
+            print(f"  {s.id:<13} unknown: core check {core_open[0]}")
+            continue
         runnable += 1
         note = f" (not shown by the check's quiet batch: {', '.join(unverified)})" if unverified else ""
-        print(f"  {s.id:<13} can run{note}")
+        extra = "".join(f"; will fail: {f}" for f in findings_)
+        if secondary_open:
+            extra += f"; {len(secondary_open)} secondary check(s) undecided: {', '.join(secondary_open)}"
+        print(f"  {s.id:<13} can run{note}{extra}")
     return runnable
+
+
+def _checks_outlook(
+    target: Target, scenario_id: str, *, has_database: bool
+) -> tuple[list[str], list[str], list[str]]:
+    """From the file alone: core checks that cannot decide, declared-absent findings, secondary gaps."""
+    from harness.catalog.checks import checks_of
+    from harness.target.absence import declared_absent
+
+    core_open: list[str] = []
+    findings: list[str] = []
+    secondary_open: list[str] = []
+    for check in checks_of(scenario_id).checks:
+        absent = [r for r in check.requires if declared_absent(target, r)]
+        if absent:
+            findings.append(f"{check.name} (the target declares no {absent[0]})")
+            continue
+        lacking = unmet(target, [*check.reads, *check.requires], has_database=has_database)
+        if lacking:
+            (core_open if check.core else secondary_open).append(
+                f"{check.name}: {lacking[0]}" if check.core else check.name
+            )
+    return core_open, findings, secondary_open
