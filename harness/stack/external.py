@@ -25,7 +25,7 @@ from typing import Any
 
 from harness.errors import ConfigError
 from harness.process.readiness import HttpReady, SqlReady, wait_until
-from harness.stack.base import INFRA_ROLES, Signalable, Stack
+from harness.stack.base import Signalable, Stack
 from harness.stack.external_infra import ExternalInfra
 from harness.stack.handles import handle_for, wait_alive
 from harness.stack.journal import JournaledHandle
@@ -91,9 +91,9 @@ class ExternalStack(Stack):
                 self._proxies.append(name)
 
     def _start_services(self, names: Sequence[str]) -> None:
-        """Stop the services the scenario does not want (one worker must mean one), then start its own."""
+        """Stop the workers the scenario does not want (one worker must mean one), then start its own."""
         for name, spec in self.target.services.items():
-            if name not in names and spec.role not in INFRA_ROLES:
+            if name not in names and spec.role == "worker":
                 self._hold(name, names)
         super()._start_services(names)
 

@@ -58,6 +58,8 @@ class CommandHandle:
 
     def start(self) -> None:
         """Start it when stopped: ``start``, else ``restart``."""
+        if not self.can("start"):
+            raise CapabilityMissing(f"services.{self.name}.handle.commands.start (or restart)")
         self._run("start" if self.spec.start is not None else "restart")
 
     def restart(self) -> None:
