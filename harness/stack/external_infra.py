@@ -102,3 +102,5 @@ class ExternalInfra:
         """Stop only what this run started: an attached proxy or provider is somebody else's."""
         for svc in self.services:
             svc.stop()
+        if not self.journal.entries():
+            self.journal.clear()  # nothing left to heal: no stale file pointing at a gone proxy

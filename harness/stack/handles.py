@@ -21,7 +21,10 @@ from harness.target.client import CapabilityMissing
 from harness.target.handle_model import Command, CommandsHandleSpec, HandleSpec
 
 #: how often ``wait_alive`` asks ``alive``
-ALIVE_INTERVAL_S = 0.2
+ALIVE_INTERVAL_S = 0.1
+#: how long ``kill`` waits for ``alive`` to say the service is gone (a supervisor may restart it
+#: at once, so this is a settle time, not an error)
+KILL_SETTLE_S = 5.0
 
 
 class Handle(Signalable, Protocol):
@@ -48,7 +51,12 @@ class CommandHandle:
         return getattr(self.spec, verb, None) is not None
 
     def kill(self) -> None:
+        """Run ``kill``, then wait (bounded) until ``alive`` says it is gone: a fault that returned
+        before the crash happened would let the scenario's next step race the dying process."""
         self._run("kill")
+        deadline = time.monotonic() + min(KILL_SETTLE_S, self.spec.timeout_s)
+        while self.running and time.monotonic() < deadline:
+            time.sleep(ALIVE_INTERVAL_S)
 
     def pause(self) -> None:
         self._run("pause")
