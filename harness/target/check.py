@@ -231,7 +231,8 @@ class ContractExercise:
 
     def _log_events(self) -> None:
         logs = self.target.logs
-        text = "".join(read_log(p) for s in self.stack.started if (p := self.stack.log_path(s)) is not None)
+        services = dict.fromkeys([*self.stack.started, *logs.paths])  # a running stack's every log
+        text = "".join(read_log(p) for s in services if (p := self.stack.log_path(s)) is not None)
         for moment, names in logs.events.items():
             if not names:
                 continue

@@ -283,3 +283,16 @@ def test_heal_after_a_run_sigkilled_mid_fault_leaves_nothing_injected(
             f"{name} is not paused"
         )
     assert not journal.exists(), "heal clears the journal"
+
+
+def test_target_check_exercises_the_handles_of_the_running_stack(staging: IndependentStack) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "target", "check", str(staging.target_file), "--backend", "external"],
+        cwd=ROOT, env=staging.env(), capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("db", "api", *WORKERS):
+        assert any(
+            line.split()[:2] == ["ok", f"services.{name}.handle"] for line in done.stdout.splitlines()
+        ), done.stdout
+    assert any(line.split()[:3] == ["TEST-RR-004", "can", "run"] for line in done.stdout.splitlines())
