@@ -296,3 +296,18 @@ def test_target_check_exercises_the_handles_of_the_running_stack(staging: Indepe
             line.split()[:2] == ["ok", f"services.{name}.handle"] for line in done.stdout.splitlines()
         ), done.stdout
     assert any(line.split()[:3] == ["TEST-RR-004", "can", "run"] for line in done.stdout.splitlines())
+
+
+def test_chaos_audit_run_says_what_it_may_fault_then_audits(
+    staging: IndependentStack, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--target", str(staging.target_file), "--backend", "external",
+         "--only", "TEST-RR-004", "--report-dir", str(tmp_path / "report"), "--seed", "7"],
+        cwd=ROOT, env=staging.env(), capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "environment 'e2e-staging'" in done.stdout
+    assert "may fault service worker-1 (kill, pause, restart) through its handle's commands" in done.stdout
+    audit = json.loads((tmp_path / "report" / "audit.json").read_text())
+    assert "TEST-RR-004" in json.dumps(audit)

@@ -169,3 +169,40 @@ def test_a_docker_handle_without_an_engine_fails_the_fault_not_the_load(
     )
     with pytest.raises(FaultError, match=r"services\.worker-1\.handle\.docker"):
         handle.kill()
+
+
+def test_heal_resumes_a_paused_service_and_starts_a_killed_one_from_the_journal(tmp_path: Path) -> None:
+    """What ``chaos-audit heal`` does for services after a run died: only the file and the journal."""
+    from harness.stack.heal import heal_target
+    from harness.target.model import Target
+
+    paused = subprocess.Popen(["sleep", "60"])
+    (tmp_path / "w1.pid").write_text(str(paused.pid))
+    (tmp_path / "w2.pid").write_text("999999999")  # killed by the dead run: nothing runs
+    os.kill(paused.pid, 19)  # SIGSTOP, as the dead run's pause left it
+
+    def handle(name: str) -> dict[str, object]:
+        pf = tmp_path / f"{name}.pid"
+        alive = f"test -e /proc/$(cat {pf}) && ! grep -q '^[0-9]* ([^)]*) Z' /proc/$(cat {pf})/stat"
+        return {"commands": {"kill": f"kill -KILL $(cat {pf})", "alive": alive,
+                             "pause": f"kill -STOP $(cat {pf})", "resume": f"kill -CONT $(cat {pf})",
+                             "start": f"sleep 60 >/dev/null 2>&1 & echo $! > {pf}"}}  # fmt: skip
+
+    target = Target.model_validate({
+        "name": "heal-unit",
+        "services": {"w1": {"role": "worker", "handle": handle("w1")}, "w2": {"role": "worker", "handle": handle("w2")}},
+        "trigger": {"create": {"path": "/b"}}, "observe": {"batch": {"path": "/b/{batch_id}"}},
+    })  # fmt: skip
+    journal = Journal(tmp_path / "journal.json")
+    journal.add("paused", service="w1")
+    journal.add("killed", service="w2")
+    try:
+        assert heal_target(target, journal, say=lambda _: None) == []
+        assert _state(paused.pid) in ("S", "R")  # resumed
+        started = int((tmp_path / "w2.pid").read_text())
+        assert _state(started) in ("S", "R")  # started again through its handle
+        assert not journal.path.exists()
+    finally:
+        paused.kill()
+        paused.wait()
+        subprocess.run(["sh", "-c", f"kill -9 $(cat {tmp_path / 'w2.pid'})"], check=False)
