@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "harness.target.check_command",
         "check a target file: exercise its contract on a live stack, say which scenarios can run",
     ),
+    "heal": (
+        "harness.stack.heal",
+        "undo every fault of the audit on a running environment (after a killed run, too)",
+    ),
     "images": ("harness.images.cli", "build the docker backend's container images (--offline: no registry)"),
 }
 

@@ -60,11 +60,34 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RECORD_KEY] = []
     config.stash[STARTED_KEY] = time.time()
     config.stash[COLLECTED_KEY] = []
+    if config.getoption("--chaos-backend") == "external":
+        _check_external(config)
     parent_fd = config.getoption("--chaos-parent-fd")
     if parent_fd is not None:
         from harness.run.watchdog import watch_parent
 
         watch_parent(parent_fd)
+
+
+def _check_external(config: pytest.Config) -> None:
+    """Before anything starts: no defects (the harness does not start the stack), and the target
+    file must allow faults on its environment (printed, so the log says what may be faulted)."""
+    from harness.errors import ConfigError
+    from harness.stack.safety import plan_lines, require_faults_allowed
+    from harness.target.load import load_target
+
+    if config.getoption("--chaos-defect"):
+        raise pytest.UsageError(
+            "--chaos-defect needs a stack the harness starts (local or docker backend): on the external "
+            "backend, switch the running stack into the defect yourself and audit it as it is"
+        )
+    try:
+        target, _ = load_target(config.getoption("--chaos-target"))
+        for line in plan_lines(target):
+            print(line)
+        require_faults_allowed(target)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"{exc} (field: {exc.field})") from exc
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -155,9 +178,7 @@ def chaos_stack(chaos_infra: Any, chaos_target: Any, pytestconfig: pytest.Config
     elif backend == "external":
         from harness.stack.external import ExternalStack
 
-        if defects:
-            pytest.skip("unknown: --chaos-defect needs a stack the harness starts (local or docker backend)")
-        stack = ExternalStack(chaos_infra, chaos_target)
+        stack = ExternalStack(chaos_infra, chaos_target)  # defects refused in pytest_configure
     else:
         from harness.stack.local import LocalStack
 
@@ -433,8 +454,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "collected": config.stash[COLLECTED_KEY],
         "collection_errors": _collection_errors(config),
         "scenarios": config.stash[RECORD_KEY],
+        "aborted": _aborted(),
     }
     (path / "run.json").write_text(json.dumps(record, indent=2, default=str))
+
+
+def _aborted() -> str | None:
+    """Why the external stack's safety watcher stopped the run (None: it did not)."""
+    import sys
+
+    safety = sys.modules.get("harness.stack.safety")
+    reasons: list[str] = list(getattr(safety, "ABORTED", []) or [])
+    return reasons[0] if reasons else None
 
 
 def _collection_errors(config: pytest.Config) -> list[dict[str, str]]:

@@ -82,6 +82,12 @@ def main(args: argparse.Namespace) -> int:
     from harness.run.plan import build_plan
 
     plan = build_plan(args)  # ConfigError -> exit 2, nothing started
+    if plan.backend == "external":
+        from harness.stack.safety import plan_lines, require_faults_allowed
+
+        for line in plan_lines(plan.target):
+            print(line)
+        require_faults_allowed(plan.target)  # ConfigError -> exit 2, nothing injected
     console = Console(quiet=plan.quiet)
     reap_dead_runs()
     _clear_outputs(plan.report_dir)
@@ -137,6 +143,8 @@ def incomplete_reason(
     returncode: int | None, interrupted: bool, killed: bool, run: dict[str, Any] | None
 ) -> str:
     """Why the run did not complete ('' when nothing says so; missing verdicts are judged by the report)."""
+    if run is not None and run.get("aborted"):
+        return f"aborted by the safety watcher: {run['aborted']}"
     if interrupted:
         return "interrupted (Ctrl-C or SIGTERM)" + ("; the scenarios had to be killed" if killed else "")
     if run is None:

@@ -156,6 +156,12 @@ def build_plan(args: argparse.Namespace) -> RunPlan:
     directory = scenarios_dir()
     only = _validate_only(_split(args.only), directory)
     defects = _split(args.defect)
+    if defects and args.backend == "external":
+        raise ConfigError(
+            "--defect needs a stack the harness starts (local or docker backend): on the external "
+            "backend, switch the running stack into the defect yourself and audit it as it is",
+            field="--defect",
+        )
     _validate_defects(defects, target, is_reference)
     report_dir = Path(args.report_dir).expanduser().resolve()
     if report_dir.exists() and not report_dir.is_dir():

@@ -18,14 +18,41 @@ from harness.target.model import Target
 
 @contextlib.contextmanager
 def open_stack(
-    target: Target, backend: str, *, seed: int, defects: Sequence[str] = (), say: Any = print
+    target: Target,
+    backend: str,
+    *,
+    seed: int,
+    defects: Sequence[str] = (),
+    say: Any = print,
+    faults: bool = True,
 ) -> Iterator[Stack]:
-    """Start (local, docker) or reach (external) the target's stack; yields it started."""
+    """Start (local, docker) or reach (external) the target's stack; yields it started.
+
+    ``faults``: whether faults will be injected; on the external backend they need the target
+    file's ``safety.allow_faults`` (``target check`` injects none, so it passes False).
+    """
     with contextlib.ExitStack() as cleanup:
+        if backend == "external":
+            _external_checks(target, defects=defects, faults=faults, say=say)
         stack = _new_stack(cleanup, target, backend, seed=seed, defects=defects, say=say)
         cleanup.callback(stack.close)
         stack.start()
         yield stack
+
+
+def _external_checks(target: Target, *, defects: Sequence[str], faults: bool, say: Any) -> None:
+    """Refuse (ConfigError, exit 2) before reaching a running environment the run may not touch."""
+    from harness.errors import ConfigError
+    from harness.stack.safety import plan_lines, require_faults_allowed
+
+    if defects:
+        raise ConfigError(
+            "--defect needs a stack the harness starts (local or docker backend)", field="--defect"
+        )
+    if faults:
+        for line in plan_lines(target):
+            say(line)
+        require_faults_allowed(target)
 
 
 def _new_stack(
@@ -42,8 +69,6 @@ def _new_stack(
     if backend == "external":
         from harness.stack.external import ExternalInfra, ExternalStack
 
-        if defects:
-            raise ServiceError("--defect needs a stack the harness starts (local or docker backend)")
         external = ExternalInfra(target)
         cleanup.callback(external.close)
         external.start()

@@ -68,7 +68,7 @@ class ComposeStack(ExternalStack):
                 "REFTARGET_DEFECTS=name docker-compose -f docker-compose.chaos.yml up -d",
                 field="--defect",
             )
-        super().__init__(infra, target)
+        super().__init__(infra, target, guard=False)  # the harness's own compose stack
         self.work_dir = infra.work_dir
         self._handles: dict[str, ContainerService] = {}
 

@@ -70,6 +70,7 @@ class ContractExercise:
         self._health_and_metrics(client)
         self._invariants(batch_id)
         self._log_events()
+        self._handles()
         return self.findings
 
     # -- the steps ----------------------------------------------------------------------------------
@@ -230,7 +231,38 @@ class ContractExercise:
                 self._add(field, "ok", "runs, no rows")
 
     def _log_events(self) -> None:
-        self.findings.extend(log_findings(TargetLogs.of(self.stack, services=list(self.stack.started))))
+        services = list(dict.fromkeys([*self.stack.started, *self.target.logs.paths]))  # every service's log
+        self.findings.extend(log_findings(TargetLogs.of(self.stack, services=services)))
+
+    def _handles(self) -> None:
+        """Each fault handle of a running stack, exercised harmlessly: ``alive`` must say it runs.
+
+        Only the external backend acts through handles (the others start the services themselves);
+        a service without one is reported so ``target check`` and the audit agree on ``unknown``.
+        """
+        from harness.stack.external import ExternalStack
+
+        if not isinstance(self.stack, ExternalStack):
+            return
+        handle_of = self.stack.handle
+        for name, spec in self.target.services.items():
+            field = f"services.{name}.handle"
+            if spec.fault_handle is None:
+                if spec.role in ("api", "worker", "db", "broker"):
+                    self._add(field, "unverified", "no handle: faults on this service will be unknown")
+                continue
+            try:
+                handle = handle_of(name)
+                alive = handle is not None and handle.running
+            except Exception as exc:
+                self._add(field, "broken", f"alive failed: {exc}")
+                continue
+            if alive:
+                self._add(field, "ok", "alive says it runs")
+            else:
+                self._add(
+                    field, "broken", "alive says it is not running (the stack is up: check the command)"
+                )
 
     # -- helpers ------------------------------------------------------------------------------------
     def _fields(self, section: str, docs: Iterable[Any]) -> None:

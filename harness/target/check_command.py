@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from harness.errors import HarnessError
 from harness.target.check import Finding
 from harness.target.model import Target
-from harness.target.needs import ScenarioNeeds, scenario_needs, unmet
+from harness.target.needs import ScenarioNeeds, missing_handles, scenario_needs, unmet
 
 EXIT_OK, EXIT_BROKEN, EXIT_INCOMPLETE = 0, 2, 3
 
@@ -54,7 +54,9 @@ def main(args: argparse.Namespace) -> int:
             return EXIT_INCOMPLETE
         _print_findings(findings)
     broken = [f for f in findings if f.status == "broken"]
-    runnable = _print_scenarios(target, scenarios, findings, has_database=has_db)
+    runnable = _print_scenarios(
+        target, scenarios, findings, has_database=has_db, handles=args.backend == "external"
+    )
     print(f"{runnable} of {len(scenarios)} scenarios can run; {len(scenarios) - runnable} will be unknown")
     if broken:
         names = ", ".join(dict.fromkeys(f.field for f in broken))
@@ -67,7 +69,7 @@ def _exercise(target: Target, backend: str, seed: int) -> list[Finding]:
     from harness.session.stackup import open_stack
     from harness.target.check import ContractExercise
 
-    with open_stack(target, backend, seed=seed, say=print) as stack:
+    with open_stack(target, backend, seed=seed, say=print, faults=False) as stack:
         return ContractExercise(stack, seed=seed).exercise()
 
 
@@ -79,9 +81,18 @@ def _print_findings(findings: Sequence[Finding]) -> None:
 
 
 def _print_scenarios(
-    target: Target, scenarios: Sequence[ScenarioNeeds], findings: Sequence[Finding], *, has_database: bool
+    target: Target,
+    scenarios: Sequence[ScenarioNeeds],
+    findings: Sequence[Finding],
+    *,
+    has_database: bool,
+    handles: bool = False,
 ) -> int:
-    """One line per scenario; returns how many can run."""
+    """One line per scenario; returns how many can run.
+
+    ``handles``: the backend acts through fault handles (external): a scenario that kills, pauses
+    or stops services of a role is unknown when one of them has no handle, or a broken one.
+    """
     status = {f.field: f for f in findings}
     print("scenarios:")
     runnable = 0
@@ -92,11 +103,56 @@ def _print_scenarios(
             for n in s.needs
             if n in status and status[n].status == "broken"
         ]
+        if handles:
+            missing += [f"{h}: {why}" for h in s.handles if (why := missing_handles(target, h))]
+            broken += [
+                f"{f.field} is broken ({f.detail})"
+                for f in findings
+                if f.field.startswith("services.") and f.field.endswith(".handle") and f.status == "broken"
+                and _roles_of(target, f.field) & {h.removeprefix("handles.") for h in s.handles}
+            ]  # fmt: skip
         unverified = [n for n in s.needs if n in status and status[n].status == "unverified"]
         if missing or broken:
             print(f"  {s.id:<13} unknown: {'; '.join([*missing, *broken])}")
             continue
+        core_open, findings_, secondary_open = _checks_outlook(target, s.id, has_database=has_database)
+        if core_open:
+            print(f"  {s.id:<13} unknown: core check {core_open[0]}")
+            continue
         runnable += 1
         note = f" (not shown by the check's quiet batch: {', '.join(unverified)})" if unverified else ""
-        print(f"  {s.id:<13} can run{note}")
+        extra = "".join(f"; will fail: {f}" for f in findings_)
+        if secondary_open:
+            extra += f"; {len(secondary_open)} secondary check(s) undecided: {', '.join(secondary_open)}"
+        print(f"  {s.id:<13} can run{note}{extra}")
     return runnable
+
+
+def _checks_outlook(
+    target: Target, scenario_id: str, *, has_database: bool
+) -> tuple[list[str], list[str], list[str]]:
+    """From the file alone: core checks that cannot decide, declared-absent findings, secondary gaps."""
+    from harness.catalog.checks import checks_of
+    from harness.target.absence import declared_absent
+
+    core_open: list[str] = []
+    findings: list[str] = []
+    secondary_open: list[str] = []
+    for check in checks_of(scenario_id).checks:
+        absent = [r for r in check.requires if declared_absent(target, r)]
+        if absent:
+            findings.append(f"{check.name} (the target declares no {absent[0]})")
+            continue
+        lacking = unmet(target, [*check.reads, *check.requires], has_database=has_database)
+        if lacking:
+            (core_open if check.core else secondary_open).append(
+                f"{check.name}: {lacking[0]}" if check.core else check.name
+            )
+    return core_open, findings, secondary_open
+
+
+def _roles_of(target: Target, field: str) -> set[str]:
+    """The ``handles.<x>`` needs that ``services.<name>.handle`` serves (a db or broker: queue_store too)."""
+    name = field.removeprefix("services.").removesuffix(".handle")
+    role = str(target.services[name].role) if name in target.services else ""
+    return {role, "queue_store"} if role in ("db", "broker") else {role}

@@ -78,7 +78,10 @@ class Service(Model):
     """A named service of the stack and the faults it allows.
 
     ``command``/``env`` start it on the local backend; ``image`` on the docker backend;
-    ``url`` (or ``dsn`` for a database) reaches an already-running one on the external backend.
+    ``url`` (or ``dsn`` for a database) reaches an already-running one on the external backend,
+    where ``handle`` says how to kill, pause and restart it (``container`` is short for
+    ``handle: {docker: {container: NAME}}``). ``attach: true`` on the proxy or the provider means
+    the one at ``url`` runs already (persistent): the harness uses it and never starts or stops it.
     """
 
     role: ServiceRole
@@ -92,6 +95,25 @@ class Service(Model):
     #: arguments such as ``["--appendonly", "yes"]``; the broker's durability is the target's choice)
     args: list[str] = Field(default_factory=list)
     faults: list[ProcessFaultName] = Field(default_factory=lambda: list(ALL_PROCESS_FAULTS))
+    handle: HandleSpec | None = None
+    attach: bool = False
+
+    @model_validator(mode="after")
+    def _handle_and_attach(self) -> Service:
+        if self.container and self.handle is not None:
+            raise ValueError("give container or handle, not both (container is short for handle.docker)")
+        if self.attach and (self.role not in ("proxy", "provider") or not self.url):
+            raise ValueError("attach: true is for a proxy or provider service with a url (already running)")
+        return self
+
+    @property
+    def fault_handle(self) -> HandleSpec | None:
+        """The handle faults act through on the external backend (``container`` included)."""
+        if self.handle is not None:
+            return self.handle
+        if self.container:
+            return HandleSpec(docker=DockerHandleSpec(container=self.container))
+        return None
 
 
 class Link(Model):
@@ -401,6 +423,7 @@ class Target(Model):
     #: ``package.module:Class`` answering observations YAML cannot express (see harness.target.adapter)
     adapter: str | None = None
     workflow: WorkflowContract | None = None  # multi-step workflows (harness/target/workflow_model.py)
+    safety: Safety | None = None  # what the external backend may do (harness/target/handle_model.py)
     #: the directory of the file this target was loaded from (not a YAML field: the loader sets it);
     #: the value of ``{target_dir}`` in service commands and env. None for a target built from data.
     _directory: Path | None = PrivateAttr(default=None)
@@ -466,4 +489,9 @@ class Target(Model):
         return None
 
 
+from harness.target.handle_model import (  # noqa: E402 (imports Model above)
+    DockerHandleSpec,
+    HandleSpec,
+    Safety,
+)
 from harness.target.workflow_model import WorkflowContract  # noqa: E402 (imports Model, HttpCall above)

@@ -43,6 +43,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--port", "-port", type=int, default=8474, help="API port, 0 = any (default: %(default)s)"
     )
     parser.add_argument("--config", "-config", type=Path, default=None, help="JSON file in /populate format")
+    parser.add_argument(
+        "--links",
+        "--target",
+        dest="links",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a target file: create a proxy per link (listen -> upstream) at start, so its stack can "
+        "run through this proxy whether an audit runs or not",
+    )
     parser.add_argument("--seed", "-seed", type=int, default=None, help="seed of every random draw")
     parser.add_argument(
         "--log-level",
@@ -55,6 +65,41 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def link_specs(path: Path) -> list[dict[str, str]]:
+    """The proxies of a target file's links, in ``/populate`` form; ConfigError naming a bad link."""
+    from harness.errors import ConfigError
+    from harness.target.load import load_target
+
+    target, _ = load_target(str(path))
+    specs = []
+    for name, link in target.links.items():
+        if not (link.listen and link.upstream):
+            raise ConfigError(
+                f"links.{name}: --links needs listen and upstream (where the service connects, and "
+                "where the proxy forwards)",
+                field=f"links.{name}",
+            )
+        specs.append({"name": name, "listen": link.listen, "upstream": link.upstream})
+    return specs
+
+
+def _create_links(server: ProxyServer, specs: list[dict[str, str]]) -> None:
+    """Create the links' proxies with ``--config``'s exact rules (a /populate body, applied in-process)."""
+    import json
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(specs, f)
+    try:
+        errors = server.populate_file(Path(f.name))
+    finally:
+        Path(f.name).unlink(missing_ok=True)
+    for error in errors:
+        log.error("--links: %s", error)
+    for spec in specs:
+        log.info("link %s: %s -> %s", spec["name"], spec["listen"], spec["upstream"])
+
+
 def main(args: argparse.Namespace) -> int:
     """Run the server until SIGINT/SIGTERM; returns the exit code."""
     logging.basicConfig(
@@ -62,6 +107,7 @@ def main(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    specs = link_specs(args.links) if args.links is not None else []  # ConfigError before listening
     server = ProxyServer(host=args.host, port=args.port, seed=args.seed, token=token_from_env())
     stop = threading.Event()
 
@@ -74,6 +120,8 @@ def main(args: argparse.Namespace) -> int:
         if args.config is not None:
             for error in server.populate_file(args.config):
                 log.error("%s", error)
+        if specs:
+            _create_links(server, specs)
         print(f"chaos-audit proxy API listening on {server.url}", flush=True)
         log.info("seed: %s", "random" if args.seed is None else args.seed)
         log.info("API token: %s", f"required (${TOKEN_ENV})" if server.requires_token else "none (loopback)")

@@ -88,7 +88,7 @@ def test_a_critical_failure_fails_the_gate_and_quiet_prints_only_the_outcome(
     assert done.stdout.startswith("Score: FAIL") and "[1/1]" not in done.stdout
     data, md, _, _ = _files(out)
     assert data["score"] == "FAIL" and data["gate"]["failing"] == ["TEST-RR-006"]  # type: ignore[index]
-    assert "#### TEST-RR-006: fenced writes" in md and "fencing token" in md
+    assert "#### TEST-RR-006: Concurrent resume after network partition" in md and "fencing token" in md
     done = subprocess.run(_command("--only", "TEST-RR-006", "--report-dir", str(out), "--fail-on", "any",
                                    "--quiet"), env=stand_ins, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0  # the previous report's files were replaced
