@@ -19,8 +19,8 @@ reference target is switched into the defect(s) named here (`chaos-audit matrix`
 decide on a target makes it `unknown`; its other (secondary) checks are listed beside the verdict
 when they cannot be decided.
 
-| id | severity | task | scenario | core checks | defect(s) it must catch | remediation when it fails |
-|---|---|---|---|---|---|---|
+| id | severity | task | scenario | core checks | requires (`null`: finding) | defects | remediation |
+|---|---|---|---|---|---|---|---|
 """
 
 
@@ -29,8 +29,11 @@ def render() -> str:
     for e in catalog.ENTRIES:
         fix = remediation_for(e.id)
         defects = ", ".join(f"`{d}`" for d in e.defects)
-        core = ", ".join(f"`{c}`" for c in checks_of(e.id).core_names)
-        cells = [e.id, e.severity.value, e.task, e.title, core, defects, f"{fix.text} (effort {fix.effort})"]
+        checks = checks_of(e.id)
+        core = ", ".join(f"`{c}`" for c in checks.core_names)
+        requires = ", ".join(f"`{r}`" for r in dict.fromkeys(r for c in checks.checks for r in c.requires))
+        cells = [e.id, e.severity.value, e.task, e.title, core, requires or "-", defects,
+                 f"{fix.text} (effort {fix.effort})"]  # fmt: skip
         rows.append("| " + " | ".join(cells) + " |")
     return HEADER + "\n".join(rows) + "\n"
 
