@@ -28,6 +28,7 @@ from harness.scenario import ScenarioRun
 from harness.target.absence import declared_absent
 from harness.target.client import TargetClient
 from harness.workload import (
+    TERMINAL,
     held_call,
     item_error,
     items_by_seq,
@@ -166,6 +167,21 @@ def state_sample(audit: ScenarioRun, client: TargetClient, name: str, batch_id: 
     return StateSample(batch=name, api=api, db_before=lo, db_after=hi)
 
 
+def item_state_sample(
+    audit: ScenarioRun, client: TargetClient, name: str, batch_id: str, item_id: str
+) -> StateSample:
+    """The API's state of one item read between two reads of the database."""
+
+    def db() -> str | None:
+        row = audit.observe.item(item_id)
+        return row.state if row else None
+
+    lo = observed(db)
+    api = next((v.state for v in client.items(batch_id) if v.id == item_id), "absent")
+    hi = observed(db)
+    return StateSample(batch=f"{name} (its item)", api=api, db_before=lo, db_after=hi)
+
+
 def lacks_state(audit: ScenarioRun, state: str) -> None:
     """Raise the finding's cause when the target file lists ``state`` in ``observe.lacks_states``."""
     field = f"observe.states.{state}"
@@ -219,7 +235,8 @@ def test_rr_005_every_state_reachable_and_reported_identically(audit: ScenarioRu
     workers = audit.workers(2)
     audit.stack.start(
         services=[audit.api, *workers],
-        timing={"batch_deadline_s": deadline_s, "max_duration_s": 1.0},
+        # the call held for the cancel must outlive the wait for the retrying state
+        timing={"batch_deadline_s": deadline_s, "max_duration_s": 1.0, "provider_timeout_s": 20.0},
     )
     client = audit.client()
 
@@ -237,7 +254,9 @@ def test_rr_005_every_state_reachable_and_reported_identically(audit: ScenarioRu
 
     def observe(state: str, name: str, batch_id: str) -> bool:
         """Read the batch's state: does the API show ``state`` (and the store agree, if it can tell)?"""
-        s = state_sample(audit, client, name, batch_id)
+        return note(state, state_sample(audit, client, name, batch_id))
+
+    def note(state: str, s: StateSample) -> bool:
         seen[state].append(s)
         if s.api != state:
             return False
@@ -280,9 +299,20 @@ def test_rr_005_every_state_reachable_and_reported_identically(audit: ScenarioRu
 
         with audit.deciding("retrying_records_previous_attempt"):
             lacks_state(audit, "retrying")  # a state the target declares it lacks is not waited for
-            retrying = poll_until(
-                lambda: observe("retrying", "retrying", batches["retrying"]), timeout=deadline_s
-            )
+            r_batch, r_id = batches["retrying"], items["retrying"][1].id
+
+            def retrying_or_over() -> bool:
+                """Retrying seen (the batch's state, or its item's: a state of the retry between two
+                attempts), or the batch already finished (too late to see it)."""
+                batch = state_sample(audit, client, "retrying", r_batch)
+                return (
+                    note("retrying", batch)
+                    or note("retrying", item_state_sample(audit, client, "retrying", r_batch, r_id))
+                    or batch.api in TERMINAL
+                )
+
+            poll_until(retrying_or_over, timeout=deadline_s)
+            retrying = any(s.api == "retrying" for s in seen["retrying"])
             r_item = items_by_seq(client, batches["retrying"])[1]
             r_error = item_error(audit, r_item)
             attempts = audit.observe.item_field(r_item, "attempts", optional=True)

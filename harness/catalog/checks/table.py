@@ -61,7 +61,7 @@ TABLE: dict[str, tuple[CheckSpec, ...]] = {
             fix="""List items processing past the maximum duration on the admin attention list (with
             their batch), while they are still processing.""",
         ),
-        secondary("state_*_identical_in_db", reads=(_STORE + "batches",)),
+        secondary("state_*_identical_in_db", reads=(_STORE + "batches", _STORE + "items")),
         secondary("queued_without_output", reads=(_OUTPUT,)),
         secondary("retrying_records_previous_attempt", reads=_ERROR_FIELDS),
         secondary("cancel_accepted"),
