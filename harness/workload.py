@@ -169,3 +169,37 @@ def workers_frozen(audit: ScenarioRun, workers: Iterable[str]) -> Iterator[None]
     finally:
         for name in names:
             audit.faults.resume(name)
+
+
+def observed(read: Callable[[], T]) -> Callable[[], T]:
+    """Make an observation now; the returned callable gives its value, or raises why it could not.
+
+    For a reading that must happen at an exact moment (a store read beside an API read while a
+    barrier holds) but that only some checks depend on: call the result inside those checks'
+    ``audit.deciding(...)`` block, so a target that cannot answer leaves exactly them undecided
+    while the scenario goes on.
+    """
+    from harness.errors import Undecidable
+
+    try:
+        value = read()
+    except Undecidable as exc:
+        missing = exc
+
+        def undecided() -> T:
+            raise missing
+
+        return undecided
+    return lambda: value
+
+
+def held_call(audit: ScenarioRun, barrier_id: str) -> dict[str, Any]:
+    """The ledger's entry of the work call a barrier holds (its ``item_id`` is the item held).
+
+    A barrier on the n-th call catches whichever item that call was for: with parallel workers or
+    prefetch it need not be the item at position n, so scenarios act on this entry's item.
+    """
+    for entry in work_calls(audit):
+        if entry.get("barrier_id") == barrier_id:
+            return entry
+    raise AssertionError(f"no call held at barrier {barrier_id} in the provider's ledger")
