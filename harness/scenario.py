@@ -270,6 +270,8 @@ class ScenarioRun:
         if field and field in self.spec.requires(name) and declared_absent(self.stack.target, field):
             why = getattr(exc, "why", str(exc))
             return absent_capability(name, field, f"the target file declares it absent: {why}")
+        if field and declared_absent(self.stack.target, field):
+            return CheckResult.unknown(name, str(exc))  # null, and this check does not require it
         text = str(exc) + (f"; hint: {hint(field)}" if field else "")
         return CheckResult.unknown(name, text)
 
