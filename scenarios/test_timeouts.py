@@ -164,7 +164,14 @@ def test_rr_t02_job_deadline_fires(audit: ScenarioRun) -> None:
 
     # Then something ended the stuck item: the job deadline fired (the job ended timeout or failed,
     # not before the deadline) and the stuck item is no longer in flight.
-    trickle = next((e for e in work_calls(audit) if e.get("rule_id") == rule_id), None) or {}
+    def trickle_call(*, ended: bool) -> dict[str, Any] | None:
+        call = next((e for e in work_calls(audit) if e.get("rule_id") == rule_id), None)
+        return call if call and (not ended or call.get("answered_at") is not None) else None
+
+    # the job may end (another worker's sweep) a moment before the stuck worker drops its call
+    if final is not None:
+        poll_until(lambda: trickle_call(ended=True), timeout=1 + timeout_s, interval=0.05)
+    trickle = trickle_call(ended=False) or {}
     stuck_id = str(trickle.get("item_id"))
     items = items_by_id(client, batch_id)
     stuck = items.get(stuck_id)
