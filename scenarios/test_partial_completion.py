@@ -35,8 +35,11 @@ from harness.workload import (
 N = 20
 #: the failures the seeds allow before a breaker opens
 BREAKER_MIN, BREAKER_MAX = 3, 5
-#: calls stopping this long means a breaker opened, when the target file gives no cooldown
-QUIET_WITHOUT_COOLDOWN_S = 1.0
+#: without a cooldown in the target file: calls stopping this long means a breaker opened (the
+#: probes' period is then measured: the quiet time from the opening to the first probe)
+QUIET_WITHOUT_COOLDOWN_S = 0.25
+#: without a cooldown in the target file: how long the outage may last before the harness heals it
+OUTAGE_BOUND_WITHOUT_COOLDOWN_S = 17.0
 
 
 @pytest.mark.audit(
@@ -143,6 +146,15 @@ def _opening(
     return burst, None
 
 
+def _probe_period(calls: Sequence[dict[str, Any]], opened: float, cooldown: float | None) -> float:
+    """The breaker's cooldown: the target file's, else the quiet time from the opening to the first
+    probe (no probe: the floor the opening was detected with)."""
+    if cooldown:
+        return float(cooldown)
+    after = [float(c["arrived_at"]) - opened for c in calls if float(c["arrived_at"]) > opened]
+    return max(min(after, default=QUIET_WITHOUT_COOLDOWN_S), QUIET_WITHOUT_COOLDOWN_S)
+
+
 def _failed(calls: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [c for c in calls if (c.get("status") or 0) >= 500]
 
@@ -155,8 +167,8 @@ def test_rr_p02_circuit_breaker_pauses_and_resumes(audit: ScenarioRun) -> None:
     # Given a worker inside the 7th call (held at a barrier) with the six calls before it done.
     audit.stack.start(services=[audit.api, *audit.workers(1)])
     cooldown = audit.stack.timing.get("breaker_cooldown_s")  # None: the target file says it has none
-    period = float(cooldown) if cooldown else QUIET_WITHOUT_COOLDOWN_S
-    quiet_s = 0.9 * period  # a breaker that opened is quiet for a cooldown (10 % for clock jitter)
+    # a breaker that opened is quiet for a cooldown (less 10 % for clock jitter)
+    quiet_s = 0.9 * float(cooldown) if cooldown else QUIET_WITHOUT_COOLDOWN_S
     client = audit.client()
     with audit.provider.barrier(nth=7) as held:
         batch_id = client.batch_id_of(client.create_batch(N))
@@ -202,7 +214,8 @@ def test_rr_p02_circuit_breaker_pauses_and_resumes(audit: ScenarioRun) -> None:
         _, opened = _opening(calls, quiet_s, time.monotonic())
         return opened is not None and sum(float(c["arrived_at"]) > opened for c in calls) >= 2
 
-    poll_until(watch, timeout=5 + 12 * period, interval=0.1)
+    outage_bound = 5 + 12 * float(cooldown) if cooldown else OUTAGE_BOUND_WITHOUT_COOLDOWN_S
+    poll_until(watch, timeout=outage_bound, interval=0.1)
     audit.faults.heal_provider()
     healed_at = time.monotonic()
 
@@ -221,12 +234,12 @@ def test_rr_p02_circuit_breaker_pauses_and_resumes(audit: ScenarioRun) -> None:
     )
     # While open, at most one probe per cooldown: from the end of the burst, or from the 5th
     # failure at the latest (a breaker must have opened by then).
-    failed = _failed(calls)
+    open_from = opened
     if opened is None or failures > BREAKER_MAX:
+        failed = _failed(calls)
         latest = failed[BREAKER_MAX - 1] if len(failed) >= BREAKER_MAX else None
-        opened = (
-            float(latest["answered_at"]) if latest and latest.get("answered_at") is not None else healed_at
-        )
+        ended = latest.get("answered_at") if latest else None
+        open_from = float(ended) if ended is not None else healed_at
     with audit.deciding("paused_provider_unavailable"):
         if pause["missing"] is not None:
             raise pause["missing"]
@@ -236,8 +249,10 @@ def test_rr_p02_circuit_breaker_pauses_and_resumes(audit: ScenarioRun) -> None:
     # And after recovery everything completes with no human step; items done before are never called again.
     final = wait_terminal(audit, client, batch_id, timeout=settle_timeout(audit, N))
     entries = ledger(audit)
-    probes = math.floor((healed_at - opened) / period) + 1
-    open_window = audit.check(no_calls_during(entries, [(opened, healed_at)], probes_per_window=probes))
+    period = _probe_period(calls, open_from, cooldown)
+    audit.evidence("probe_period_s", round(period, 3))
+    probes = math.floor((healed_at - open_from) / period) + 1
+    open_window = audit.check(no_calls_during(entries, [(open_from, healed_at)], probes_per_window=probes))
     audit.evidence("calls_while_open", open_window.evidence.get("calls_in_windows"), expected=f"<= {probes}")
     audit.check(not_called_again(entries, done_before, since=outage_at))
     items = items_by_id(client, batch_id)
