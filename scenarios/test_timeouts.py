@@ -158,7 +158,8 @@ def test_rr_t02_job_deadline_fires(audit: ScenarioRun) -> None:
     with audit.provider.rule(nth=trickle_at, trickle_ms=100) as rule_id:
         created_at = time.monotonic()
         batch_id = client.batch_id_of(client.create_batch(n, correlation_id=cid))
-        # When a worker is stuck reading that answer; our own bound is 2x the deadline (+1 s).
+        # When a worker is stuck reading that answer; our own bound is 2x the deadline (+1 s), or
+        # NO_DEADLINE_BOUND_S without one.
         final = poll_until(lambda: _terminal(client, batch_id), timeout=bound)
         ended_at = time.monotonic()
 

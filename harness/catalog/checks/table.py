@@ -134,7 +134,7 @@ TABLE: dict[str, tuple[CheckSpec, ...]] = {
         secondary("completed_without_output", reads=(_INVARIANT + "completed_without_output",)),
         secondary(
             "alert_logged",
-            reads=("logs.correlation_field", "logs.batch_field"),
+            reads=("logs.correlation_field", "logs.batch_field", "logs.level_field"),
             fix="""Log the deadline overrun as an alert: one error-level line carrying the batch's
             correlation id (and batch id), so an operator is told the job was stopped.""",
         ),
