@@ -203,3 +203,33 @@ def held_call(audit: ScenarioRun, barrier_id: str) -> dict[str, Any]:
         if entry.get("barrier_id") == barrier_id:
             return entry
     raise AssertionError(f"no call held at barrier {barrier_id} in the provider's ledger")
+
+
+def items_by_id(client: TargetClient, batch_id: str) -> dict[str, ItemView]:
+    """The batch's items keyed by their id (in position order)."""
+    return {v.id: v for v in client.items(batch_id)}
+
+
+def items_answered_by(audit: ScenarioRun, rule_ids: Iterable[str]) -> list[str]:
+    """The items of the work calls the provider answered with the rules ``rule_ids``, in call order.
+
+    A rule aimed at the n-th call (``nth=n``) hits whichever item that call was for: with parallel
+    workers or prefetch that is not the item at position n, so a scenario acts on the ledger's
+    ``item_id`` of the call, never on a position.
+    """
+    wanted = set(rule_ids)
+    found: list[str] = []
+    for e in work_calls(audit):
+        item = e.get("item_id")
+        if e.get("rule_id") in wanted and item is not None and str(item) not in found:
+            found.append(str(item))
+    return found
+
+
+def positions(items: dict[str, ItemView], ids: Iterable[str]) -> list[int | str]:
+    """The positions of ``ids`` among ``items`` (an id without a position stays an id), for evidence."""
+    out: list[int | str] = []
+    for i in ids:
+        seq = items[i].seq if i in items else None
+        out.append(seq if seq is not None else i)
+    return sorted(out, key=lambda p: (isinstance(p, str), p if isinstance(p, int) else 0, str(p)))

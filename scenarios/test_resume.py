@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from harness.checkers.ledger import exactly_once, not_called_again, same_idempotency_key
-from harness.errors import ObservationMissing
+from harness.errors import ObservationMissing, Undecidable
 from harness.scenario import ScenarioRun
 from harness.workload import (
     items_by_seq,
@@ -28,7 +28,6 @@ from harness.workload import (
     work_calls,
 )
 
-TASK = "6. Resume"
 N = 20
 #: added to each API -> database round trip, so a create request takes ~2 s and a kill can land inside it
 DB_LATENCY_MS = 300
@@ -46,18 +45,7 @@ def _human_steps(audit: ScenarioRun, *, since: float) -> list[str]:
     return ops + restarts
 
 
-@pytest.mark.audit(
-    id="TEST-RR-RE01",
-    title="Worker SIGKILLed mid-batch, not restarted: lease takeover",
-    task=TASK,
-    severity="HIGH",
-    needs=(
-        "services.api",
-        "services.worker*2",
-        "observe.items",
-        "database.invariants.duplicate_outputs",
-    ),
-)
+@pytest.mark.audit(id="TEST-RR-RE01", needs=("services.api", "services.worker*2", "observe.items"))
 def test_rr_re01_lease_expiry_takeover(audit: ScenarioRun) -> None:
     # Given worker 1 inside item 8 (its call held), items 1-7 done, and a second worker running
     # (it joins before the crash: after the crash the harness only watches).
@@ -98,8 +86,14 @@ def test_rr_re01_lease_expiry_takeover(audit: ScenarioRun) -> None:
     audit.expect("batch_completed", final == "completed" and len(completed) == N, detail={"state": final})
     once = audit.check(exactly_once(entries, completed))
     audit.evidence("successful_calls", once.evidence.get("successful_calls"), expected=N)
-    key_again = again.get("idempotency_key") if again else None
-    audit.evidence("repeated_call_same_key", key_again == in_flight.get("idempotency_key"), expected=True)
+    # the taken-over item's calls, judged (as evidence of the same name) by the check over every item
+    taken = [e for e in work_calls(audit) if e["item_id"] == in_flight["item_id"]]
+    keys = {str(e.get("idempotency_key")) for e in taken}
+    audit.evidence(
+        "same_idempotency_key",
+        f"{len(taken)} calls for the taken-over item, {len(keys)} distinct key(s)",
+        expected="one key for every call of an item",
+    )
     audit.check(same_idempotency_key(entries))
     audit.check(not_called_again(entries, done_at_kill, since=killed_at))
     human = _human_steps(audit, since=killed_at)
@@ -116,12 +110,19 @@ def _batch_ids(audit: ScenarioRun) -> list[str]:
 
 
 def _boot(audit: ScenarioRun) -> Any:
-    """The health endpoint's identity of the running API process (changes on every restart)."""
-    return audit.observe.health_field(audit.client("health").health().body, "boot_id")
+    """The health endpoint's identity of the running API process (changes on every restart), or
+    why the target cannot show it (only the health check reads it)."""
+    try:
+        return audit.observe.health_field(audit.client("health").health().body, "boot_id")
+    except Undecidable as exc:
+        return exc
 
 
-def _kill_api_mid_create(audit: ScenarioRun, *, phase: str, after_commit: bool) -> dict[str, Any]:
-    """Kill the API inside one create request, restart it, retry with the same key; what happened."""
+def _kill_api_mid_create(
+    audit: ScenarioRun, *, phase: str, after_commit: bool
+) -> tuple[dict[str, Any], Undecidable | None]:
+    """Kill the API inside one create request, restart it, retry with the same key; what happened,
+    and why the health endpoint could not show the restart (None: it could)."""
     key, n = f"rr-re02-{phase}-{audit.seed}", 5
     if not audit.stack.target.trigger.correlation_header:  # how the API's log names this request
         raise ObservationMissing("trigger.correlation_header")
@@ -153,27 +154,24 @@ def _kill_api_mid_create(audit: ScenarioRun, *, phase: str, after_commit: bool) 
     audit.faults.restart(api)
     retry = audit.client(f"{phase}-retry").create_batch(n, key=key)
     created = [b for b in _batch_ids(audit) if b not in before]
+    boot_after = _boot(audit)
+    health_missing = next((b for b in (boot, boot_after) if isinstance(b, Undecidable)), None)
     return {
         "in_flight_at_kill": reached and not answered,
         "committed_before_retry": committed,
         "retry_status": retry.status,
         "retry_batch": audit.client().batch_id_of(retry) if retry.ok else None,
         "batches_for_key": created,
-        "restarted": _boot(audit) != boot,
-    }
+        "restarted": None if health_missing else boot_after != boot,
+    }, health_missing
 
 
 @pytest.mark.audit(
     id="TEST-RR-RE02",
-    title="API killed mid-create, client retries with the same key",
-    task=TASK,
-    severity="HIGH",
     needs=(
         "services.api",
         "services.worker",
         "links.db",
-        "observe.health",
-        "observe.health_fields.boot_id",
         "observe.items",
         "database.observations.batches",
         "logs.events.create_received",
@@ -188,15 +186,18 @@ def test_rr_re02_api_restart_mid_request(audit: ScenarioRun) -> None:
     for phase, after_commit in (("before_commit", False), ("after_commit", True)):
         # When the API's database link is slowed and the API is SIGKILLed inside a create request
         # (once before its commit, once after it), then restarted, and the client retries.
-        o = _kill_api_mid_create(audit, phase=phase, after_commit=after_commit)
+        o, health_missing = _kill_api_mid_create(audit, phase=phase, after_commit=after_commit)
 
         # Then the kill landed mid-request, the health endpoint shows the restart, and the retry
         # gives exactly one batch: the committed one if there was one, else a new one.
         audit.evidence(f"{phase}.kill_landed_mid_request", o["in_flight_at_kill"], expected=True)
         audit.expect(f"{phase}.kill_landed_mid_request", o["in_flight_at_kill"], detail=o)
         audit.evidence(f"{phase}.committed_at_kill", bool(o["committed_before_retry"]), expected=after_commit)
-        audit.evidence(f"{phase}.health_shows_restart", o["restarted"], expected=True)
-        audit.expect(f"{phase}.health_shows_restart", o["restarted"], detail=o)
+        with audit.deciding(f"{phase}.health_shows_restart"):
+            if health_missing is not None:
+                raise health_missing
+            audit.evidence(f"{phase}.health_shows_restart", o["restarted"], expected=True)
+            audit.expect(f"{phase}.health_shows_restart", bool(o["restarted"]), detail=o)
         one = o["batches_for_key"] == [o["retry_batch"]]
         same = o["committed_before_retry"] in ([], [o["retry_batch"]])
         audit.evidence(f"{phase}.batches_after_retry", len(o["batches_for_key"]), expected=1)

@@ -113,18 +113,49 @@ TABLE: dict[str, tuple[CheckSpec, ...]] = {
     "TEST-RR-T01": (
         core("call_ends_within_bound"),
         core("timeout_within_2x"),
-        core("item_not_stuck"),
-        core("error_classified_timeout"),
-        secondary("connection_released"),
+        core(
+            "item_not_stuck",
+            fix="""Send an item whose provider call timed out through the retry policy (retrying, then
+            failed after the last attempt): never leave it 'processing'.""",
+        ),
+        core(
+            "error_classified_timeout",
+            reads=(
+                "observe.item_fields.error_kind",
+                "observe.item_fields.error_status",
+                "observe.item_fields.error_message",
+            ),
+            fix="""Classify an expired provider call as error kind 'timeout' on the item (its kind and
+            message name the timeout), not as a generic or unknown error.""",
+        ),
+        secondary(
+            "connection_released",
+            fix="""Abort the connection when the read timeout expires, so its pool slot is released
+            instead of waiting for an answer that never comes.""",
+        ),
     ),
     "TEST-RR-T02": (
-        core("job_deadline_fired"),
-        core("trickle_ended_by_deadline"),
-        core("completed_items_preserved"),
+        core("job_deadline_fired", requires=("timing.batch_deadline_s",)),
+        core(
+            "trickle_ended_by_deadline",
+            fix="""Check the batch deadline while reading the provider's response (between chunks) and
+            abort the call once it passes: a per-read timeout never fires on a response that keeps
+            trickling.""",
+        ),
+        core(
+            "completed_items_preserved",
+            fix="""When the deadline fires, stop only the unfinished items ('timeout') and keep the
+            completed items completed, with their stored results.""",
+        ),
         core("nothing_left_processing"),
         secondary("exactly_once"),
-        secondary("completed_without_output"),
-        secondary("alert_logged"),
+        secondary("completed_without_output", reads=(_INVARIANT + "completed_without_output",)),
+        secondary(
+            "alert_logged",
+            reads=("logs.correlation_field", "logs.batch_field", "logs.level_field"),
+            fix="""Log the deadline overrun as an alert: one error-level line carrying the batch's
+            correlation id (and batch id), so an operator is told the job was stopped.""",
+        ),
     ),
     "TEST-RR-P01": (
         core(
@@ -132,20 +163,46 @@ TABLE: dict[str, tuple[CheckSpec, ...]] = {
             fix="""Roll the batch up from its items: some completed and some failed is 'partial' (19/20),
             distinct from 'failed' and 'completed'.""",
         ),
-        core("item_7_failed_with_specific_error"),
+        core(
+            "item_7_failed_with_specific_error",
+            reads=(
+                "observe.item_fields.error_kind",
+                "observe.item_fields.error_status",
+                "observe.item_fields.error_message",
+            ),
+            fix="""Record the provider's answer on the failed item: its error kind, HTTP status (422) and
+            message, never a generic 'Unknown error'.""",
+        ),
         core("items_8_to_20_processed"),
-        core("retry_item_7_accepted"),
+        core(
+            "retry_item_7_accepted",
+            fix="""Offer a retry of one failed item: accept it for an item in 'failed' and requeue only
+            that item, with the same input and idempotency key.""",
+        ),
         core("calls_only_for"),
-        core("batch_completed_after_retry"),
+        core(
+            "batch_completed_after_retry",
+            fix="""Recompute the batch from its items after a retried item completes: every item
+            completed rolls the batch up to 'completed'.""",
+        ),
         secondary("exactly_once"),
     ),
     "TEST-RR-P02": (
         core("items_1_to_6_done_at_outage"),
-        core("paused_provider_unavailable"),
-        core("breaker_opens_after_3_to_5"),
+        core("breaker_opens_after_3_to_5", requires=("timing.breaker_cooldown_s",)),
         core("no_calls_during"),
         core("not_called_again"),
-        core("completes_without_intervention"),
+        core(
+            "completes_without_intervention",
+            fix="""Close the breaker on a successful probe and let the paused batch resume on its own: the
+            items left queued during the outage are claimed again, with no human step.""",
+        ),
+        secondary(
+            "paused_provider_unavailable",
+            reads=("observe.batch_fields.paused", "observe.batch_fields.reason"),
+            fix="""Show the pause to the user: while the breaker is open, report the batch as paused with
+            the reason 'provider unavailable' (a paused flag or a status reason).""",
+        ),
         secondary("exactly_once"),
     ),
     "TEST-RR-R01": (
@@ -154,8 +211,12 @@ TABLE: dict[str, tuple[CheckSpec, ...]] = {
         core("exactly_one_call"),
         core("batch_completed"),
         core("limit_probe_retry_*_one_call"),
-        core("retry_beyond_limit_refused"),
-        secondary("retry_count_plus_one"),
+        core(
+            "retry_beyond_limit_refused",
+            fix="""Bound user retries: count them on the item and refuse one past the limit (409 'retry
+            limit reached') instead of calling the provider again.""",
+        ),
+        secondary("retry_count_plus_one", reads=("observe.item_fields.retry_count",)),
         secondary("same_parameters_and_key"),
         secondary("exactly_once"),
     ),
@@ -167,7 +228,7 @@ TABLE: dict[str, tuple[CheckSpec, ...]] = {
         core("not_called_again"),
         core("completed_items_untouched"),
         core("batch_completed"),
-        secondary("each_retry_count_plus_one"),
+        secondary("each_retry_count_plus_one", reads=("observe.item_fields.retry_count",)),
         secondary("same_idempotency_key"),
     ),
     "TEST-RR-R03": (
@@ -176,7 +237,7 @@ TABLE: dict[str, tuple[CheckSpec, ...]] = {
         core("second_retry_refused"),
         core("one_provider_call"),
         core("batch_completed"),
-        secondary("duplicate_outputs"),
+        secondary("duplicate_outputs", reads=(_INVARIANT + "duplicate_outputs",)),
     ),
     "TEST-RR-RE01": (
         core("lease_expired_item_taken_over"),
@@ -185,14 +246,14 @@ TABLE: dict[str, tuple[CheckSpec, ...]] = {
         core("same_idempotency_key"),
         core("not_called_again"),
         core("no_human_step"),
-        secondary("duplicate_outputs"),
+        secondary("duplicate_outputs", reads=(_INVARIANT + "duplicate_outputs",)),
     ),
     "TEST-RR-RE02": (
         core("*.kill_landed_mid_request"),
         core("*.retry_gives_one_batch"),
         core("exactly_once"),
         core("two_batches_ten_items_completed"),
-        secondary("*.health_shows_restart"),
+        secondary("*.health_shows_restart", reads=("observe.health", "observe.health_fields.boot_id")),
     ),
     "TEST-RR-SL01": (
         core("pagination_stopped_within_harness_bound"),
