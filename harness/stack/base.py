@@ -59,6 +59,25 @@ class Stack(ABC):
         self.timing: dict[str, Any] = target.timing.bounds()
         self.started: list[str] = []
 
+    def _check_overrides_reach(self, timing: Mapping[str, Any]) -> None:
+        """A timing the scenario changes must reach the services (``{timing.X}`` in a command, env or
+        args): otherwise the stack keeps its own setting, and a bound derived from the override would
+        judge a correct target wrongly. Unknown then, naming the field, never a false fail."""
+        changed = [k for k, v in timing.items() if self.timing.get(k) != v]
+        if not changed:
+            return
+        text = " ".join(
+            " ".join([*(s.command or []), *s.env.values(), *s.args]) for s in self.target.services.values()
+        )
+        unreached = [k for k in changed if "{timing." + k + "}" not in text]
+        if unreached:
+            from harness.errors import CapabilityMissing
+
+            raise CapabilityMissing(
+                f"timing.{unreached[0]} (the scenario needs it changed; no service of the target file takes "
+                f"{{timing.{unreached[0]}}}, so its own setting would stay)"
+            )
+
     # -- lifecycle ------------------------------------------------------------------------------
     def start(
         self, *, services: Sequence[str] | None = None, timing: Mapping[str, Any] | None = None
@@ -71,6 +90,7 @@ class Stack(ABC):
         unknown = set(timing or {}) - set(self.timing)
         if unknown:
             raise ConfigError(f"unknown timing override(s): {sorted(unknown)}", field="timing")
+        self._check_overrides_reach(timing or {})
         self.timing.update(timing or {})
         self._prepare(self.timing)
         names = list(services) if services is not None else self.default_services()
