@@ -24,6 +24,7 @@ from harness.workload import (
     items_by_seq,
     ledger,
     log_events,
+    log_field,
     poll_until,
     require_state,
     settle_timeout,
@@ -143,6 +144,7 @@ def test_rr_sl01_pagination_is_bounded(audit: ScenarioRun) -> None:
         truncated = bool(flag) or "truncat" in str(reason or "").lower()
         audit.expect("state_says_truncated", truncated, detail={"progress": doc})
     with audit.deciding("truncation_logged_as_warning"):
+        log_field(audit, "correlation_field")
         warned = warnings(audit, event="truncated", correlation=cid)
         first_warning = brief(audit, warned[0]) if warned else None
         audit.evidence("truncation_warning", first_warning, expected="a warning line")

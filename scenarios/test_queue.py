@@ -31,6 +31,7 @@ from harness.checkers.ledger import same_idempotency_key
 from harness.errors import ObservationMissing, Undecidable
 from harness.scenario import ScenarioRun
 from harness.stack.render import render_value
+from harness.target.absence import declared_absent
 from harness.target.client import TargetClient
 from harness.verdict import absent_capability
 from harness.workload import (
@@ -323,6 +324,15 @@ class Progress:
         return "stalled" if now - self.since > self.stall_s else None
 
 
+def no_metrics(audit: ScenarioRun, sampler: Sampler) -> None:
+    """``ObservationMissing("observe.metrics")`` when the target has no metrics call."""
+    if not sampler.has_metrics:
+        absent = declared_absent(audit.stack.target, "observe.metrics")
+        raise ObservationMissing(
+            "observe.metrics", "null in its target file" if absent else "not given in its target file"
+        )
+
+
 def called_items(audit: ScenarioRun) -> set[str]:
     """The items the provider answered (``ok``) at least once."""
     return {e["item_id"] for e in work_calls(audit) if e.get("outcome") == "ok"}
@@ -482,19 +492,15 @@ def test_rr_q03_flood_backpressure_and_priority(audit: ScenarioRun, tmp_path: Pa
 
     # The target's own numbers (when it has them) show the queue's depth, and the queue drained.
     with audit.deciding("queue_depth_observable"):
-        if not sampler.has_metrics:
-            raise ObservationMissing("observe.metrics")
+        no_metrics(audit, sampler)
         metric(audit, client, "queue_depth")  # recorded as used; unknown when not answered
         depths = [s["depth"] for s in sampler.samples if s.get("depth") is not None]
-        audit.evidence(
-            "queue_depth", {"max": max(depths, default=None), "samples": len(depths)}, expected="observable"
-        )
-        audit.expect(
-            "queue_depth_observable", bool(depths) and max(depths) > 0, detail={"samples": len(depths)}
-        )
+        seen = {"max": max(depths, default=None), "samples": len(depths), "at_wave_2": at_wave_2.get("depth")}
+        audit.evidence("queue_depth", seen, expected="observable, > 0 when the second wave started")
+        observable = bool(depths) and max(depths) > 0 and (at_wave_2.get("depth") or 0) > 0
+        audit.expect("queue_depth_observable", observable, detail=seen)
     with audit.deciding("metrics_show_drained"):
-        if not sampler.has_metrics:
-            raise ObservationMissing("observe.metrics")
+        no_metrics(audit, sampler)
 
         def numbers() -> dict[str, int]:
             return {n: metric(audit, client, n) for n in ("queue_depth", "processing", "batches_completed")}
