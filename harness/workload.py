@@ -233,3 +233,37 @@ def positions(items: dict[str, ItemView], ids: Iterable[str]) -> list[int | str]
         seq = items[i].seq if i in items else None
         out.append(seq if seq is not None else i)
     return sorted(out, key=lambda p: (isinstance(p, str), p if isinstance(p, int) else 0, str(p)))
+
+
+def log_field(audit: ScenarioRun, name: str) -> str:
+    """The target's log field ``logs.<name>`` (``correlation_field``, ``item_field``...), recorded as used.
+
+    ``ObservationMissing`` when the file gives none: inside ``audit.deciding`` a check whose spec
+    ``requires`` it fails with that finding when the file says ``null``, and is unknown when the file
+    merely omits it.
+    """
+    from harness.errors import ObservationMissing
+    from harness.target.absence import declared_absent
+
+    field = f"logs.{name}"
+    audit.used.add(field)
+    value = getattr(audit.stack.target.logs, name)
+    if value is None:
+        absent = declared_absent(audit.stack.target, field)
+        raise ObservationMissing(
+            field, "null in its target file" if absent else "not given in its target file"
+        )
+    return str(value)
+
+
+def require_state(audit: ScenarioRun, state: str) -> None:
+    """``ObservationMissing("observe.states.<state>")`` when the target file lists ``state`` in
+    ``observe.lacks_states``: call it inside ``audit.deciding`` *before* waiting for the state, so a
+    check that ``requires`` it fails with that finding at once instead of timing out."""
+    from harness.errors import ObservationMissing
+    from harness.target.absence import declared_absent
+
+    field = f"observe.states.{state}"
+    audit.used.add(field)
+    if declared_absent(audit.stack.target, field):
+        raise ObservationMissing(field, "listed in observe.lacks_states: the system has no such state")

@@ -29,8 +29,6 @@ from harness.workflows import (
 )
 from harness.workload import poll_until
 
-TASK = "11. Workflow recovery"
-
 
 def context_rebuilt(audit: ScenarioRun, view: WorkflowView) -> tuple[bool, dict[str, object]]:
     """Whether the call step's result was built from the first step's stored result."""
@@ -69,9 +67,6 @@ def recovered_from_checkpoint(
 
 @pytest.mark.audit(
     id="TEST-WR-003",
-    title="POST recover resumes from the last checkpoint, owner or admin only",
-    task=TASK,
-    severity="CRITICAL",
     needs=(
         "services.api",
         "services.worker",
@@ -129,9 +124,6 @@ def test_wr_003_recover_from_checkpoint_owner_or_admin(audit: ScenarioRun) -> No
 
 @pytest.mark.audit(
     id="TEST-WR-006",
-    title="Interrupted run detected by inactivity, resumed from stored step results",
-    task=TASK,
-    severity="HIGH",
     needs=(
         "services.api",
         "services.worker*2",
@@ -179,9 +171,6 @@ def test_wr_006_inactive_run_detected_and_resumed(audit: ScenarioRun) -> None:
 
 @pytest.mark.audit(
     id="TEST-WR-008",
-    title="Admin list of workflows needing attention, each with its failure reason",
-    task=TASK,
-    severity="MEDIUM",
     needs=(
         "services.api",
         "services.worker",

@@ -14,18 +14,12 @@ import pytest
 from harness.checkers.ledger import same_idempotency_key
 from harness.scenario import ScenarioRun
 from harness.workflows import bound, contract, start_scripted, step_calls, wait_state, workflows
-from harness.workload import ledger, log_events
-
-TASK = "11. Workflow recovery"
+from harness.workload import ledger, log_events, log_field
 
 
 @pytest.mark.audit(
     id="TEST-WR-001",
-    title="Transient step failure retried automatically, each retry logged",
-    task=TASK,
-    severity="HIGH",
     needs=(
-        "logs.correlation_field",
         "services.api",
         "services.worker",
         "workflow",
@@ -61,26 +55,26 @@ def test_wr_001_transient_step_failures_are_retried(audit: ScenarioRun) -> None:
     audit.expect("earlier_step_not_repeated", len(step_calls(audit, wfc, wid, first)) == 1)
     audit.check(same_idempotency_key([e for e in ledger(audit) if e in calls]))
 
-    # And each retry is logged with the workflow's correlation id and its attempt number.
-    event_field, attempt_field = audit.stack.target.logs.event_field, c.events.attempt_log_field
-    cid = final.correlation_id
-    logged = [e for svc in audit.stack.started for e in log_events(audit, svc, correlation=cid)
-              if e.get(event_field) == c.events.retry_log]  # fmt: skip
-    numbers = sorted(int(e[attempt_field]) for e in logged if e.get(attempt_field) is not None)
-    audit.evidence("retries_logged", numbers, expected=list(range(1, attempts)))
-    audit.expect(
-        "each_retry_logged_with_correlation_id",
-        bool(final.correlation_id) and numbers == list(range(1, attempts)),
-        detail={"correlation_id": final.correlation_id, "logged_attempts": numbers},
-    )
+    # And each retry is logged with the workflow's correlation id and its attempt number (logs that
+    # carry no correlation id: a finding).
+    with audit.deciding("each_retry_logged_with_correlation_id"):
+        event_field, attempt_field = audit.stack.target.logs.event_field, c.events.attempt_log_field
+        cid = final.correlation_id
+        log_field(audit, "correlation_field")
+        logged = [e for svc in audit.stack.started for e in log_events(audit, svc, correlation=cid)
+                  if e.get(event_field) == c.events.retry_log]  # fmt: skip
+        numbers = sorted(int(e[attempt_field]) for e in logged if e.get(attempt_field) is not None)
+        audit.evidence("retries_logged", numbers, expected=list(range(1, attempts)))
+        audit.expect(
+            "each_retry_logged_with_correlation_id",
+            bool(final.correlation_id) and numbers == list(range(1, attempts)),
+            detail={"correlation_id": final.correlation_id, "logged_attempts": numbers},
+        )
     audit.conclude()
 
 
 @pytest.mark.audit(
     id="TEST-WR-002",
-    title="Exhausted retries: Failed, user notified, manual retry or skip",
-    task=TASK,
-    severity="HIGH",
     needs=(
         "services.api",
         "services.worker",

@@ -8,6 +8,7 @@ named here, and every field a check reads to be declared here or in the scenario
 from __future__ import annotations
 
 from harness.catalog.checks import CheckSpec, core, secondary
+from harness.catalog.checks.generic import FIXES
 
 _INVARIANT = "database.invariants."
 _STORE = "database.observations."
@@ -260,60 +261,131 @@ TABLE: dict[str, tuple[CheckSpec, ...]] = {
         core("pages_within_target_bound"),
         core("read_items_processed"),
         core("no_listing_after_stop"),
-        secondary("state_says_truncated"),
-        secondary("truncation_logged_as_warning"),
+        secondary("state_says_truncated", reads=("observe.batch_fields.truncated",)),
+        secondary("truncation_logged_as_warning", reads=("logs.events.truncated", "logs.correlation_field")),
     ),
     "TEST-RR-SL02": (
-        core("item_5_failed"),
+        core(
+            "item_5_failed",
+            reads=(
+                "observe.item_fields.error_kind",
+                "observe.item_fields.error_message",
+                "observe.item_fields.error_status",
+            ),
+        ),
         core("other_items_completed"),
         core("items_after_5_called"),
         core("loop_stopped_early"),
         core("stopped_only_past_half"),
         core("skipped_items_closed"),
-        secondary("item_5_logged"),
-        secondary("batch_partial"),
+        secondary("item_5_logged", reads=("logs.item_field",)),
+        secondary("batch_partial", requires=("observe.states.partial",)),
     ),
     "TEST-RR-Q01": (
         core("jobs_survive_restart"),
         core("every_job_completes"),
+        secondary("batch_rolled_up", fix=FIXES["batch_rollup_mismatch"]),
     ),
     "TEST-RR-Q02": (
         core("redelivered"),
         core("job_completed_once"),
-        core("poison_dead_lettered"),
-        core("dead_after_max_deliveries"),
-        core("others_completed"),
-        secondary("visibility_shorter_than_job_timeout"),
+        core("poison_dead_lettered", requires=("observe.states.dead", "timing.max_deliveries")),
+        core("dead_after_max_deliveries", requires=("observe.states.dead", "timing.max_deliveries")),
+        core("others_completed", requires=("observe.states.dead", "timing.max_deliveries")),
+        secondary("visibility_shorter_than_job_timeout", reads=("timing.batch_deadline_s",)),
         secondary("provider_answered_before_crash"),
         secondary("same_idempotency_key"),
-        secondary("duplicate_outputs"),
-        secondary("completed_twice"),
-        secondary("deliveries_over_limit"),
+        secondary("duplicate_outputs", reads=(_INVARIANT + "duplicate_outputs",)),
+        secondary("completed_twice", reads=(_INVARIANT + "completed_twice",)),
+        secondary("deliveries_over_limit", reads=(_INVARIANT + "deliveries_over_limit",)),
     ),
     "TEST-RR-Q03": (
         core("all_accepted"),
         core("added_while_running"),
         core("queue_drained"),
         core("priority_before_bulk"),
-        core("one_item_per_worker"),
+        core("one_item_per_worker", reads=("observe.metrics", "observe.metrics_fields.processing")),
         core("memory_bounded"),
-        secondary("queue_depth_observable"),
+        secondary("queue_depth_observable", reads=("observe.metrics", "observe.metrics_fields.queue_depth")),
+        secondary(
+            "metrics_show_drained",
+            reads=(
+                "observe.metrics",
+                "observe.metrics_fields.batches_completed",
+                "observe.metrics_fields.processing",
+                "observe.metrics_fields.queue_depth",
+            ),
+        ),
     ),
-    "TEST-RR-S01": (core("accurate: *"),),
-    "TEST-RR-S02": (
-        core("stuck_processing"),
-        core("completed_without_output"),
-        core("processing_with_dead_worker"),
-        core("completed_batch_with_failed_items"),
-        core("duplicate_outputs"),
-        core("illegal_transitions"),
-        core("batch_rollup_mismatch"),
+    "TEST-RR-S01": (
+        core(
+            "accurate: server restart during request",
+            reads=("links.db", "logs.correlation_field", "logs.events.create_received"),
+        ),
+        core(
+            "accurate: worker crash during processing",
+            reads=("observe.item_fields.holder", "observe.item_fields.output"),
+        ),
+        core(
+            "accurate: API call timeout",
+            reads=(
+                "observe.item_fields.error_kind",
+                "observe.item_fields.error_message",
+                "observe.item_fields.error_status",
+            ),
+        ),
+        core("accurate: partial batch completion", requires=("observe.states.partial",)),
+        core(
+            "accurate: user cancellation during processing",
+            reads=("control.cancel", "observe.item_fields.output"),
+            requires=("observe.states.cancelled",),
+        ),
+        core(
+            "accurate: queue message lost (stuck detection)",
+            reads=("logs.item_field", "observe.item_fields.holder", "observe.item_fields.output"),
+        ),
     ),
-    "TEST-RR-O01": (core("root cause found: *"),),
+    "TEST-RR-S02": tuple(
+        core(name, reads=(_INVARIANT + name,))
+        for name in (
+            "stuck_processing",
+            "completed_without_output",
+            "processing_with_dead_worker",
+            "completed_batch_with_failed_items",
+            "duplicate_outputs",
+            "illegal_transitions",
+            "batch_rollup_mismatch",
+        )
+    ),
+    "TEST-RR-O01": (
+        core("root cause found: *", reads=("logs.item_field",), requires=("logs.correlation_field",)),
+    ),
     "TEST-RR-O02": (
-        core("every_step_traced"),
+        core(
+            "every_step_traced",
+            reads=(
+                "logs.events.claimed",
+                "logs.events.completed",
+                "logs.events.create_received",
+                "logs.events.enqueued",
+                "logs.events.provider_call",
+                "logs.events.stored",
+            ),
+            requires=("logs.correlation_field",),
+        ),
         core("workflow_completed"),
-        secondary("provider_call_has_status_and_duration"),
+        secondary(
+            "provider_call_has_status_and_duration",
+            reads=(
+                "logs.events.claimed",
+                "logs.events.completed",
+                "logs.events.create_received",
+                "logs.events.enqueued",
+                "logs.events.provider_call",
+                "logs.events.stored",
+            ),
+            requires=("logs.correlation_field",),
+        ),
         secondary("id_sent_to_provider"),
     ),
     # -- Workflow recovery (seeds 002-004) -----------------------------------------------------------
@@ -321,7 +393,7 @@ TABLE: dict[str, tuple[CheckSpec, ...]] = {
         core("retried_up_to_the_limit"),
         core("workflow_completed"),
         core("earlier_step_not_repeated"),
-        core("each_retry_logged_with_correlation_id"),
+        core("each_retry_logged_with_correlation_id", requires=("logs.correlation_field",)),
         secondary("same_idempotency_key"),
     ),
     "TEST-WR-002": (
@@ -365,7 +437,7 @@ TABLE: dict[str, tuple[CheckSpec, ...]] = {
     "TEST-WR-007": (
         core("step_reassigned"),
         core("one_commit_by_the_new_holder"),
-        core("woken_worker_detects_lost_ownership"),
+        core("woken_worker_detects_lost_ownership", reads=("logs.correlation_field",)),
         core("result_not_overwritten"),
         secondary("same_idempotency_key"),
     ),
