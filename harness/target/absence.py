@@ -23,6 +23,9 @@ from harness.target.model import Target
 def declared_absent(target: Target, field: str) -> bool:
     """True when ``target``'s file explicitly says the system lacks ``field``."""
     parts = field.split(".")
+    if field == "trigger.priority":  # a create call that cannot carry a priority: the system has none
+        create = target.trigger.create
+        return "{priority}" not in f"{create.path} {create.body or ''}"
     if parts[:2] == ["observe", "states"] and len(parts) == 3:
         return parts[2] in {str(s) for s in target.observe.lacks_states}
     node: Any = target
