@@ -84,7 +84,7 @@ def brief(audit: ScenarioRun, entry: dict[str, Any]) -> dict[str, Any]:
 def test_rr_sl01_pagination_is_bounded(audit: ScenarioRun) -> None:
     # Given a target bounded to 10 pages / 3 s of listing (the bounds its file declares; a file
     # saying it has none keeps none), and a listing that never ends.
-    declared = {k: v for k, v in BOUNDS.items() if audit.stack.timing.get(k) is not None}
+    declared = {k: v for k, v in BOUNDS.items() if getattr(audit.stack.target.timing, k) is not None}
     audit.stack.start(services=[audit.api, *audit.workers(2)], timing=declared)
     t = audit.stack.timing
     max_pages, max_s = t.get("pagination_max_pages"), t.get("pagination_max_s")

@@ -32,6 +32,7 @@ from harness.checkers.ledger import exactly_once, successful
 from harness.errors import CapabilityMissing, ObservationMissing, Undecidable
 from harness.scenario import ScenarioRun
 from harness.stack.render import render, render_value
+from harness.stack.timing import at_least
 from harness.target.client import Answer, TargetClient
 from harness.workload import (
     TERMINAL,
@@ -163,7 +164,7 @@ def test_rr_001_client_drop_does_not_stop_work(audit: ScenarioRun) -> None:
     # Given a barrier on the 6th provider call (with one worker in order, 5 items complete first).
     # The held call must outlast the observations made while it is held.
     (worker,) = audit.workers(1)
-    audit.stack.start(services=[audit.api, worker], timing={"provider_timeout_s": 5.0})
+    audit.stack.start(services=[audit.api, worker], timing={"provider_timeout_s": at_least(5.0)})
     key = str(uuid.uuid4())
     with audit.provider.barrier(nth=6) as held:
         tab = DroppableCreate(audit, n=N, key=key, process="client-1")
@@ -422,7 +423,7 @@ def final_answer(audit: ScenarioRun, client: TargetClient, batch_id: str, *, wai
 def test_rr_003_client_timeout_keeps_result(audit: ScenarioRun) -> None:
     # Given one worker held inside its 8th call (the held call must outlast the client's give-up).
     (worker,) = audit.workers(1)
-    audit.stack.start(services=[audit.api, worker], timing={"provider_timeout_s": 5.0})
+    audit.stack.start(services=[audit.api, worker], timing={"provider_timeout_s": at_least(5.0)})
     client = audit.client()
     give_up_s, long_poll_s = 0.3, 30
     with audit.provider.barrier(nth=8) as held:
@@ -474,7 +475,7 @@ def test_rr_007_progress_survives_api_restart(audit: ScenarioRun) -> None:
     n = 24
     # The held call must outlast an API restart, so the first fresh read lands mid-batch.
     (worker,) = audit.workers(1)
-    audit.stack.start(services=[audit.api, worker], timing={"provider_timeout_s": 20.0})
+    audit.stack.start(services=[audit.api, worker], timing={"provider_timeout_s": at_least(20.0)})
     client = audit.client()
     #: each read of progress: (the store before, the API, the store after); the API's count must
     #: lie between the two store reads (each a thunk: the store is a second source, not a need)

@@ -25,6 +25,7 @@ from harness.checkers.ledger import (
 )
 from harness.errors import CapabilityMissing, ObservationMissing, Undecidable
 from harness.scenario import ScenarioRun
+from harness.stack.timing import at_least
 from harness.target.absence import declared_absent
 from harness.target.client import TargetClient
 from harness.workload import (
@@ -432,7 +433,7 @@ def test_rr_006_partitioned_worker_cannot_commit(audit: ScenarioRun) -> None:
     # partition and the take-over, so the per-call timeout is set far above them.
     w1, w2 = audit.workers(2)
     w1_db = audit.link(w1, "db")
-    audit.stack.start(services=[audit.api, w1], timing={"provider_timeout_s": 30.0})
+    audit.stack.start(services=[audit.api, w1], timing={"provider_timeout_s": at_least(30.0)})
     client = audit.client()
     bound = 10.0 + 3 * audit.stack.timing["lease_s"]  # a worker start, a lease expiry, a few calls
     with audit.provider.barrier(nth=1) as held:
@@ -542,7 +543,9 @@ def test_rr_008_provider_errors_are_specific_and_retry_is_selective(audit: Scena
     window = (6, 7, 8)
     max_attempts = audit.stack.timing["max_attempts"]
     (worker,) = audit.workers(1)
-    audit.stack.start(services=[audit.api], timing={"breaker_threshold": len(window) * max_attempts + 1})
+    audit.stack.start(
+        services=[audit.api], timing={"breaker_threshold": at_least(len(window) * max_attempts + 1)}
+    )
     client = audit.client()
     batch_id = client.batch_id_of(client.create_batch(N))
     queued = items_by_seq(client, batch_id)

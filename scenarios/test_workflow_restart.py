@@ -17,6 +17,7 @@ import pytest
 
 from harness.checkers.ledger import same_idempotency_key
 from harness.scenario import ScenarioRun
+from harness.stack.timing import at_least
 from harness.workflows import bound, call_step_held, contract, kinds, step_calls, wait_state, workflows
 from harness.workload import ledger, log_events, log_offset, poll_until
 
@@ -50,7 +51,7 @@ def restart_server(audit: ScenarioRun) -> None:
 def test_wr_004_server_restart_recovers_incomplete_workflows(audit: ScenarioRun) -> None:
     # Given a workflow inside its provider step (the call held).
     c = contract(audit)  # a target without workflows: unknown, nothing started
-    audit.stack.start(services=[audit.api, *audit.workers(1)], timing={"lease_s": LONG_LEASE_S})
+    audit.stack.start(services=[audit.api, *audit.workers(1)], timing={"lease_s": at_least(LONG_LEASE_S)})
     wfc = workflows(audit)
     with call_step_held(audit, wfc, timeout=bound(audit)) as (wid, _held):
         # When the server crashes (worker and API SIGKILLed) and comes back.
@@ -91,7 +92,7 @@ def test_wr_005_recovery_attempts_bounded(audit: ScenarioRun) -> None:
     # Given a workflow whose provider step brings the server down every time it runs: the harness
     # crashes the server while each of the step's calls is held.
     c = contract(audit)  # a target without workflows: unknown, nothing started
-    audit.stack.start(services=[audit.api, *audit.workers(1)], timing={"lease_s": LONG_LEASE_S})
+    audit.stack.start(services=[audit.api, *audit.workers(1)], timing={"lease_s": at_least(LONG_LEASE_S)})
     wfc = workflows(audit)
     limit = c.timing.max_recoveries
     with call_step_held(audit, wfc, timeout=bound(audit)) as (wid, _held):
@@ -156,7 +157,7 @@ def test_wr_007_paused_worker_reassigned_and_cannot_commit(audit: ScenarioRun) -
     # Given worker-1 inside the provider step (the call held; its timeout far above the pause).
     c = contract(audit)  # a target without workflows: unknown, nothing started
     w1, w2 = audit.workers(2)
-    audit.stack.start(services=[audit.api, w1], timing={"provider_timeout_s": 30.0})
+    audit.stack.start(services=[audit.api, w1], timing={"provider_timeout_s": at_least(30.0)})
     wfc = workflows(audit)
     call = c.steps.call
     grace = c.timing.grace_s or float(audit.stack.timing["lease_s"])

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from harness.errors import ConfigError
 from harness.faults.provider.client import ProviderClient
 from harness.faults.proxy.client import ProxyClient
+from harness.stack.timing import changes_needed
 from harness.target.model import Target
 
 #: services the harness provides itself on the local backend (never started from a command)
@@ -85,13 +86,15 @@ class Stack(ABC):
         """Prepare the stack, then start ``services`` (default: every non-infra service).
 
         ``timing`` overrides values of the target file's timing section for this scenario (e.g. a
-        short batch deadline), and reaches the services through ``{timing.X}`` placeholders.
+        short batch deadline), and reaches the services through ``{timing.X}`` placeholders; a value
+        may be a bound (``harness.stack.timing.at_least(5.0)``) that the file's value may already meet.
         """
         unknown = set(timing or {}) - set(self.timing)
         if unknown:
             raise ConfigError(f"unknown timing override(s): {sorted(unknown)}", field="timing")
-        self._check_overrides_reach(timing or {})
-        self.timing.update(timing or {})
+        changes = changes_needed(self.timing, timing or {})
+        self._check_overrides_reach(changes)
+        self.timing.update(changes)
         self._prepare(self.timing)
         names = list(services) if services is not None else self.default_services()
         for name in names:

@@ -30,6 +30,7 @@ from harness.stack.external_infra import ExternalInfra
 from harness.stack.handles import handle_for, wait_alive
 from harness.stack.journal import JournaledHandle
 from harness.stack.safety import HealthWatcher, RunAborted, health_url, http_ok, require_faults_allowed
+from harness.stack.timing import changes_needed
 from harness.target.model import Target
 
 __all__ = ["ExternalInfra", "ExternalStack"]
@@ -66,9 +67,9 @@ class ExternalStack(Stack):
         """As ``Stack.start``, except that a timing the running stack does not have is refused:
         ``stack.timing`` stays the file's, which is what the running services were configured with."""
         self._check_aborted()
-        fixed = self.target.timing.model_dump()
-        for key, value in (timing or {}).items():
-            if key in fixed and _differs(fixed[key], value):
+        fixed = self.target.timing.bounds()
+        for key, value in changes_needed(fixed, timing or {}, fixed=True).items():
+            if key in fixed:
                 raise CapabilityMissing(
                     f"timing.{key} = {value} (the scenario needs it; the running stack has "
                     f"{fixed[key]}, which the harness cannot change)"
@@ -260,13 +261,6 @@ class ExternalStack(Stack):
         for error in self.heal_everything():
             print(f"chaos-audit: safety abort: heal: {error}", file=sys.stderr, flush=True)
         os.kill(os.getpid(), signal.SIGINT)  # the run stops as interrupted; the report says aborted
-
-
-def _differs(fixed: Any, wanted: Any) -> bool:
-    try:
-        return float(fixed) != float(wanted)
-    except (TypeError, ValueError):
-        return bool(fixed != wanted)
 
 
 def _names(journal: Any, kind: str, name: str) -> bool:
