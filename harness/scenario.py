@@ -141,8 +141,15 @@ class ScenarioRun:
             "max_attempts": t["max_attempts"],
             "max_deliveries": t["max_deliveries"],
         }
+        observer = self.observe
+        # a shared store (the external backend): only this scenario's batches
+        scope = observer.scenario_batch_ids if observer.earlier_batches else None
         return SqlInvariants(
-            self.stack.db_dsn, overrides=self.stack.target.database.invariants, params=params, used=self.used
+            self.stack.db_dsn,
+            overrides=self.stack.target.database.invariants,
+            params=params,
+            used=self.used,
+            scope=scope,
         )
 
     @property

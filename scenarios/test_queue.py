@@ -509,10 +509,16 @@ def test_rr_q03_flood_backpressure_and_priority(audit: ScenarioRun, tmp_path: Pa
         def numbers() -> dict[str, int]:
             return {n: metric(audit, client, n) for n in ("queue_depth", "processing", "batches_completed")}
 
-        want = {"queue_depth": 0, "processing": 0, "batches_completed": FLOOD + MORE + 2}
+        # at least this scenario's batches completed: a running stack's counter also holds others'
+        least = FLOOD + MORE + 2
+
+        def drained(got: dict[str, int]) -> bool:
+            return got["queue_depth"] == 0 and got["processing"] == 0 and got["batches_completed"] >= least
+
         numbers()  # a metric the target does not answer: unknown now, not a timeout below
-        poll_until(lambda: numbers() == want, timeout=10, interval=0.1)
+        poll_until(lambda: drained(numbers()), timeout=10, interval=0.1)
         got = numbers()
+        want = {"queue_depth": 0, "processing": 0, "batches_completed": f">= {least}"}
         audit.evidence("metrics_at_end", got, expected=want)
-        audit.expect("metrics_show_drained", got == want, detail={"metrics": got, "expected": want})
+        audit.expect("metrics_show_drained", drained(got), detail={"metrics": got, "expected": want})
     audit.conclude()

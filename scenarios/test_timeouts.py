@@ -14,7 +14,7 @@ import pytest
 from harness.checkers.ledger import exactly_once
 from harness.errors import ObservationMissing
 from harness.scenario import ScenarioRun
-from harness.stack.timing import prefer
+from harness.stack.timing import at_least, prefer
 from harness.target.client import TargetClient
 from harness.workload import (
     TERMINAL,
@@ -71,8 +71,12 @@ def _item_path(audit: ScenarioRun, batch_id: str) -> str:
 )
 def test_rr_t01_provider_call_times_out(audit: ScenarioRun) -> None:
     # Given one worker and a provider that holds every call without answering (a 120 s hang).
+    # The job deadline must outlast every attempt, or it (not the call timeout) ends the item: a
+    # running stack whose deadline does not is unknown here, naming it (TEST-RR-T02 audits it).
     (worker,) = audit.workers(1)
-    audit.stack.start(services=[audit.api, worker])
+    t = audit.stack.timing
+    attempts_s = t["max_attempts"] * (2 * float(t["provider_timeout_s"]) + 1) + 5
+    audit.stack.start(services=[audit.api, worker], timing={"batch_deadline_s": at_least(attempts_s)})
     timing = audit.stack.timing
     timeout_s = float(timing["provider_timeout_s"])
     client = audit.client()

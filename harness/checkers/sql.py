@@ -7,7 +7,7 @@ overrides any of them by name (``database.invariants``) for a schema of its own.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -66,6 +66,7 @@ class SqlInvariants:
         overrides: Mapping[str, str | None] | None = None,
         params: Mapping[str, Any],
         used: set[str] | None = None,
+        scope: Callable[[], list[str]] | None = None,
     ) -> None:
         self.dsn = dsn
         defaults = default_queries()
@@ -79,6 +80,9 @@ class SqlInvariants:
             doc = defaults[name].doc if name in defaults else "target-defined invariant"
             self.queries[name] = NamedQuery(name=name, doc=doc, sql=sql)
         self.params = {"batch_id": None, **params}
+        #: on a shared store, the scenario's own batch ids: an invariant asked without a batch runs
+        #: once per batch of the scenario, never over others' rows
+        self.scope: Callable[[], list[str]] | None = scope
         #: every invariant asked for (``database.invariants.<name>``), shared with the scenario
         self.used: set[str] = used if used is not None else set()
 
@@ -97,7 +101,27 @@ class SqlInvariants:
         if not self.dsn:
             why = f"{field}: the harness has no connection to the target's database"
             return CheckResult.unknown(name, why)
+        if self.scope is not None and params.get("batch_id") is None:
+            return run_checker(name, lambda: self._check_scoped(name, params))
         return run_checker(name, lambda: self._check(name, params))
+
+    def _check_scoped(self, name: str, params: Mapping[str, Any]) -> CheckResult:
+        """The invariant over this scenario's batches only (a shared store holds others' rows)."""
+        assert self.scope is not None
+        rows: list[dict[str, Any]] = []
+        for batch_id in self.scope():
+            result = self._check(name, {**params, "batch_id": batch_id})
+            if result.valid.value == "unknown":
+                return result
+            rows += self._rows_of(result)
+        groups = [ViolationGroup.of(name, rows)] if rows else []
+        return CheckResult.from_violations(
+            name, groups, {"rows": len(rows), "checks": self.queries[name].doc}
+        )
+
+    @staticmethod
+    def _rows_of(result: CheckResult) -> list[dict[str, Any]]:
+        return [dict(row) for row in result.evidence.get("all_rows", ())]
 
     def check_all(self, names: tuple[str, ...] = IMPOSSIBLE_STATES, **params: Any) -> list[CheckResult]:
         return [self.check(n, **params) for n in names]
@@ -116,7 +140,10 @@ class SqlInvariants:
             rows = cur.fetchall()
         rows = [{k: _jsonable(v) for k, v in row.items()} for row in rows]
         groups = [ViolationGroup.of(name, rows)] if rows else []
-        return CheckResult.from_violations(name, groups, {"rows": len(rows), "checks": query.doc})
+        evidence: dict[str, Any] = {"rows": len(rows), "checks": query.doc}
+        if self.scope is not None:
+            evidence["all_rows"] = rows  # merged over the scenario's batches by _check_scoped
+        return CheckResult.from_violations(name, groups, evidence)
 
 
 def _jsonable(v: Any) -> Any:

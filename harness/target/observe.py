@@ -116,6 +116,8 @@ class Observer:
         used: set[str] | None = None,
         holder_of: Callable[[str], str] | None = None,
     ) -> None:
+        #: batches that existed before the scenario (excluded on a shared store)
+        self.earlier_batches: frozenset[str] = frozenset()
         #: maps the target's worker ids onto its services (harness/target/holders.py)
         self.holder_of = holder_of or (lambda holder: holder)
         self.target = target
@@ -241,7 +243,28 @@ class Observer:
             rows: Iterable[Any] = source(**{k: v for k, v in params.items() if v is not None})
         else:
             rows = self._query(name, source, params)
-        return [self._row(name, r) for r in rows]
+        out = [self._row(name, r) for r in rows]
+        if self.earlier_batches and name != "workers":  # a shared store: only this scenario's batches
+            out = [r for r in out if getattr(r, "batch_id", None) not in self.earlier_batches]
+        return out
+
+    def scenario_batch_ids(self) -> list[str]:
+        """The batches created since :meth:`exclude_earlier_batches` (a harness read, not the scenario's)."""
+        before = set(self.used)
+        try:
+            return [b.batch_id for b in self._store("batches", batch_id=None)]
+        finally:
+            self.used.intersection_update(before)
+
+    def exclude_earlier_batches(self) -> int:
+        """Scope every store observation to batches created from now on (a running stack's store
+        holds other runs' and scenarios' batches). Returns how many are excluded; 0 when the target
+        does not answer ``batches`` (its queries are then as scoped as the target file makes them)."""
+        try:
+            self.earlier_batches = frozenset(b.batch_id for b in self._store("batches", batch_id=None))
+        except Exception:  # no store, no batches query: nothing to exclude
+            self.earlier_batches = frozenset()
+        return len(self.earlier_batches)
 
     def _query(self, name: str, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         import psycopg
