@@ -11,6 +11,11 @@ from harness.catalog.checks import CheckSpec, core, secondary
 from harness.catalog.checks.generic import FIXES
 
 _INVARIANT = "database.invariants."
+#: the log moments TEST-RR-O02 rebuilds one flow from
+_TRACE_EVENTS = tuple(
+    f"logs.events.{m}"
+    for m in ("claimed", "completed", "create_received", "enqueued", "provider_call", "stored")
+)
 _STORE = "database.observations."
 _OUTPUT = "observe.item_fields.output"
 _ERROR_FIELDS = tuple(f"observe.item_fields.error_{f}" for f in ("kind", "status", "message"))
@@ -363,27 +368,13 @@ TABLE: dict[str, tuple[CheckSpec, ...]] = {
     "TEST-RR-O02": (
         core(
             "every_step_traced",
-            reads=(
-                "logs.events.claimed",
-                "logs.events.completed",
-                "logs.events.create_received",
-                "logs.events.enqueued",
-                "logs.events.provider_call",
-                "logs.events.stored",
-            ),
+            reads=_TRACE_EVENTS,
             requires=("logs.correlation_field",),
         ),
         core("workflow_completed"),
         secondary(
             "provider_call_has_status_and_duration",
-            reads=(
-                "logs.events.claimed",
-                "logs.events.completed",
-                "logs.events.create_received",
-                "logs.events.enqueued",
-                "logs.events.provider_call",
-                "logs.events.stored",
-            ),
+            reads=_TRACE_EVENTS,
             requires=("logs.correlation_field",),
         ),
         secondary("id_sent_to_provider"),
