@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -213,5 +214,7 @@ def test_the_no_fencing_defect_fails_the_gate_with_finding_and_remediation(tmp_p
     data, md, _, _ = _files(out)
     assert done.returncode == 1, done.stdout + done.stderr
     assert data["score"] == "FAIL" and data["target"]["defects"] == ["no_fencing"]  # type: ignore[index]
-    assert "#### TEST-RR-006: " in md and "**Remediation** (effort M): Fence every write" in md
+    # the core check's fix is the scenario's (fencing); a failed invariant beside it gets its own
+    assert "#### TEST-RR-006: " in md
+    assert re.search(r"\*\*Remediation\*\* for [^\n]*\(effort M\): Fence every write", md), md
     assert "--defect no_fencing" in md and "--seed " in md
