@@ -58,14 +58,13 @@ class Faults:
         """Blackhole both directions of a link: packets vanish, connections hang (no RST).
 
         Healing removes the toxics, which closes the connections that crossed the partition, as a
-        long partition does to real TCP connections.
+        long partition does to real TCP connections. The heal is registered before the first toxic
+        is added: a Ctrl-C while the toxics are being added would otherwise leave one on the proxy
+        that ``heal_all`` does not know about. Healing a toxic that was never added is harmless
+        (the proxy's "no such toxic" is ignored), so the early heal is always safe.
         """
         proxy = self.stack.proxy_name(link)
         self.history.fault("partition", link, "start")
-        for stream in ("upstream", "downstream"):
-            self.stack.proxy.add_toxic(
-                proxy, "timeout", {"timeout": 0}, stream=stream, name=f"partition-{stream}"
-            )
 
         def heal() -> None:
             for stream in ("upstream", "downstream"):
@@ -73,6 +72,10 @@ class Faults:
                     self.stack.proxy.remove_toxic(proxy, f"partition-{stream}")
 
         self._push("partition", link, heal)
+        for stream in ("upstream", "downstream"):
+            self.stack.proxy.add_toxic(
+                proxy, "timeout", {"timeout": 0}, stream=stream, name=f"partition-{stream}"
+            )
 
     def heal_partition(self, link: str) -> None:
         self._heal_one("partition", link)
@@ -189,10 +192,15 @@ class Faults:
         self._heals.append((name, target, heal))
 
     def _heal_one(self, name: str, target: str) -> bool:
+        """Heal the newest open ``name`` on ``target``; it stays open until its heal has run.
+
+        A Ctrl-C in the middle of the heal (a toxic removed, the other not yet) then leaves the
+        fault to ``heal_all`` in the scenario's ``finally``, instead of forgetting it half-healed.
+        """
         for i in range(len(self._heals) - 1, -1, -1):
             if self._heals[i][:2] == (name, target):
-                _, _, heal = self._heals.pop(i)
-                heal()
+                self._heals[i][2]()
+                del self._heals[i]
                 self.history.fault(name, target, "heal")
                 return True
         return False

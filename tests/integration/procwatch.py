@@ -1,5 +1,6 @@
 """What a test run of ``chaos-audit`` left on the machine: its processes (by an environment marker,
-which every process it starts inherits) and the TCP ports they listened on, read from /proc."""
+which every process it starts inherits) and the TCP ports they listened on, read from /proc; and
+whether a process a test holds (SIGSTOP) has stopped and has a signal waiting for it."""
 
 from __future__ import annotations
 
@@ -76,3 +77,35 @@ def ps_alive(pids: list[int]) -> list[str]:
         ["ps", "-o", "pid=,stat=,args=", "-p", ",".join(map(str, pids))], capture_output=True, text=True
     )
     return [line for line in done.stdout.splitlines() if line.split()[1][0] != "Z"]
+
+
+def stopped(pid: int) -> bool:
+    """True once every thread of ``pid`` is in job-control stop (SIGSTOP has fully landed).
+
+    ``kill(SIGSTOP)`` returns before the target has stopped; a test that holds a process to look at
+    the world must wait for this state, or the process may still take a step after the look.
+    """
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            stat = Path(f"/proc/{pid}/task/{task}/stat").read_text()
+        except OSError:
+            continue  # a thread that ended meanwhile
+        if stat[stat.rfind(")") + 2] != "T":
+            return False
+    return bool(tasks)
+
+
+def signal_pending(pid: int, sig: int) -> bool:
+    """True when ``sig`` was sent to the process ``pid`` and is not yet delivered (e.g. it is stopped)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("ShdPnd:"):
+            return bool(int(line.split()[1], 16) & (1 << (sig - 1)))
+    return False

@@ -10,25 +10,31 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 from harness.process.lifeline import Lifeline
 from harness.process.pidfiles import is_same_process, process_start_time
 from harness.run.watchdog import EXIT_KILLED
 
+#: room for a loaded machine on top of the watchdog's own grace (never asserted on)
+LOADED_ROOM_S = 60.0
+
 CHILD = """
-import signal, subprocess, sys, time
+import signal, subprocess, sys
 from harness.process.pidfiles import PidFiles
 from harness.run.watchdog import watch_parent
 if sys.argv[3] == "stuck":
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a clean-up that never ends
-service = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+# lives until killed; not on our stdout, so the test reads EOF as soon as the child is gone
+service = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"], start_new_session=True,
+                           stdout=subprocess.DEVNULL)
 PidFiles.default().record("service", pid=service.pid)  # where the watchdog looks
 watch_parent(int(sys.argv[1]), grace=float(sys.argv[4]))
 print(service.pid, flush=True)
 try:
-    time.sleep(60)
+    print("watching", flush=True)  # inside the try: from here on, an interrupt is healed
+    while True:
+        signal.pause()  # until interrupted: the child never ends by itself
 except KeyboardInterrupt:
     service.kill()
     service.wait()
@@ -37,6 +43,11 @@ except KeyboardInterrupt:
 
 
 def _child(lifeline: Lifeline, state: Path, mode: str, grace: float) -> tuple[subprocess.Popen[str], int]:
+    """Start the stand-in child; returns once it is inside its ``try`` (it said so), with its service's pid.
+
+    Cutting the lifeline before that point would interrupt the child before it can heal (a
+    traceback, no "healed"), however long the test had waited: it waits for the child's word.
+    """
     argv = [
         sys.executable,
         "-c",
@@ -50,26 +61,37 @@ def _child(lifeline: Lifeline, state: Path, mode: str, grace: float) -> tuple[su
     proc = subprocess.Popen(argv, pass_fds=(lifeline.child_fd,), stdout=subprocess.PIPE, text=True, env=env)
     lifeline.child_started()
     assert proc.stdout is not None
-    return proc, int(proc.stdout.readline())
+    service = int(proc.stdout.readline())
+    assert proc.stdout.readline() == "watching\n"
+    return proc, service
 
 
 def test_the_commands_death_interrupts_the_child_which_heals_and_exits(tmp_path: Path) -> None:
     lifeline = Lifeline()
-    proc, _ = _child(lifeline, tmp_path, "normal", grace=30)
-    time.sleep(0.2)
-    assert proc.poll() is None
-    lifeline.close()
-    out, _ = proc.communicate(timeout=10)
-    assert proc.returncode == 0 and out.strip() == "healed"
+    grace = 30.0
+    proc, service = _child(lifeline, tmp_path, "normal", grace=grace)
+    started = process_start_time(service)
+    try:
+        assert proc.poll() is None
+        lifeline.close()
+        # it heals at once; were it stuck, its watchdog would kill it after the grace
+        out, _ = proc.communicate(timeout=grace + LOADED_ROOM_S)
+        assert proc.returncode == 0 and out.strip() == "healed"
+    finally:
+        if is_same_process(service, started):
+            os.kill(service, 9)
+        if proc.poll() is None:
+            proc.kill()
 
 
 def test_a_stuck_clean_up_is_killed_after_the_grace_with_what_it_started(tmp_path: Path) -> None:
     lifeline = Lifeline()
-    proc, service = _child(lifeline, tmp_path, "stuck", grace=0.5)
+    grace = 0.5
+    proc, service = _child(lifeline, tmp_path, "stuck", grace=grace)
     started = process_start_time(service)
     try:
         lifeline.close()
-        assert proc.wait(timeout=10) == EXIT_KILLED
+        assert proc.wait(timeout=grace + LOADED_ROOM_S) == EXIT_KILLED
         assert not is_same_process(service, started)
         assert list((tmp_path / "pids").glob("*.json")) == []
     finally:
