@@ -72,11 +72,13 @@ class Stack(ABC):
         )
         unreached = [k for k in changed if "{timing." + k + "}" not in text]
         if unreached:
-            from harness.errors import CapabilityMissing
+            from harness.errors import Undecidable
 
-            raise CapabilityMissing(
-                f"timing.{unreached[0]} (the scenario needs it changed; no service of the target file takes "
-                f"{{timing.{unreached[0]}}}, so its own setting would stay)"
+            key = unreached[0]
+            raise Undecidable(
+                f"timing.{key}: the scenario needs it changed, but no service of the target file takes "
+                f"{{timing.{key}}}, so the stack's own setting would stay",
+                field=f"timing.{key}",
             )
 
     # -- lifecycle ------------------------------------------------------------------------------

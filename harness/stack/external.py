@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.errors import CapabilityMissing, ConfigError
+from harness.errors import CapabilityMissing, ConfigError, Undecidable
 from harness.process.readiness import HttpReady, SqlReady, wait_until
 from harness.stack.base import Signalable, Stack
 from harness.stack.external_infra import ExternalInfra
@@ -70,9 +70,10 @@ class ExternalStack(Stack):
         fixed = self.target.timing.bounds()
         for key, value in changes_needed(fixed, timing or {}, fixed=True).items():
             if key in fixed:
-                raise CapabilityMissing(
-                    f"timing.{key} = {value} (the scenario needs it; the running stack has "
-                    f"{fixed[key]}, which the harness cannot change)"
+                raise Undecidable(
+                    f"timing.{key}: the scenario needs {value}; the running stack has {fixed[key]}, "
+                    "which the harness cannot change",
+                    field=f"timing.{key}",
                 )
         super().start(services=services, timing={k: v for k, v in (timing or {}).items() if k not in fixed})
         self._start_watcher()
