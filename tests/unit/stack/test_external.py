@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from harness.cli import main as cli_main
-from harness.errors import CapabilityMissing
+from harness.errors import CapabilityMissing, Undecidable
 from harness.stack.external import ExternalStack
 from harness.stack.journal import Journal
 from harness.stack.safety import HealthWatcher
@@ -103,7 +103,7 @@ def _stack(tmp_path: Path, path: Path) -> ExternalStack:
 
 def test_a_timing_the_running_stack_does_not_have_is_unknown_not_ignored(tmp_path: Path) -> None:
     stack = _stack(tmp_path, _target(tmp_path, None))
-    with pytest.raises(CapabilityMissing, match=r"timing\.provider_timeout_s = 30"):
+    with pytest.raises(Undecidable, match=r"timing\.provider_timeout_s: the scenario needs 30"):
         stack.start(services=["worker-1"], timing={"provider_timeout_s": 30.0})
     assert stack.timing["provider_timeout_s"] == 1.0  # the file's value, never the scenario's wish
 
