@@ -156,6 +156,9 @@ def undeclared(target: Target, need: str, *, has_database: bool = True) -> str |
         if any(link.to in roles for link in target.links.values()):
             return None
         return f"no link through the fault proxy to a {rest} service"
+    if head == "observe" and rest.startswith("states."):  # a canonical state: seen, unless declared absent
+        listed = rest.removeprefix("states.") in {str(s) for s in target.observe.lacks_states}
+        return "the target file lists it in observe.lacks_states" if listed else None
     if head == "observe":
         section, _, field = rest.partition(".")
         value = getattr(target.observe, section, None)

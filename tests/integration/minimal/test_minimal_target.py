@@ -45,3 +45,14 @@ def test_an_http_only_target_file_gets_decided_verdicts(tmp_path: Path) -> None:
     # a pass here cannot have looked at the database or the logs: it says which checks it skipped
     assert any(s["undecided"] for i, s in scenarios.items() if i in decided)
     assert proc.returncode == 0, proc.stdout[-2000:]
+    # and `target check --static` said so before anything ran: the file alone predicts the run
+    check = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "target", "check", "--static", str(TARGET)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    predicted = sorted(
+        line.split()[0]
+        for line in check.stdout.splitlines()
+        if " can run" in line and line.split()[0] in SEED_IDS
+    )
+    assert predicted == decided, check.stdout
