@@ -57,10 +57,14 @@ def test_client_giving_up_on_the_result_long_poll(
         defects.activate(["fail_on_client_disconnect"])
     provider.configure(default_delay_ms=50)
     bid = create_batch(settings, 6)
-    workers.start(1)
     with api_server(settings) as url:
-        with pytest.raises(httpx.TimeoutException):
-            httpx.get(f"{url}/v1/batches/{bid}/result", params={"wait": 10}, timeout=0.2)
+        # the worker is held inside item 3 while the client gives up: the batch cannot be done
+        # before the client's timeout, however slow the machine (a barrier, not a race)
+        with provider.barrier(nth=3) as held:
+            workers.start(1)
+            held.wait(timeout=30)
+            with pytest.raises(httpx.TimeoutException):
+                httpx.get(f"{url}/v1/batches/{bid}/result", params={"wait": 10}, timeout=0.2)
         final = wait_batch(settings.database_url, bid)["status"]
         assert final == ("failed" if defect else "completed")
         if not defect:
