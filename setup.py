@@ -1,6 +1,6 @@
 """Package layout (metadata lives in pyproject.toml).
 
-The repository keeps the product's fixed layout (DESIGN.md §2): ``harness/`` the library,
+The repository keeps the product's fixed layout: ``harness/`` the library,
 ``fixtures/reftarget/`` the reference target, ``scenarios/`` the audit scenarios. Installed, they
 become the import packages ``harness``, ``reftarget`` and ``chaos_audit_scenarios``, so
 ``chaos-audit run`` works from any directory after ``pip install .``. setuptools cannot express
