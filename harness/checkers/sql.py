@@ -97,6 +97,11 @@ class SqlInvariants:
         if self.queries[name].sql is None:
             given = "not given in" if name in self._omitted else "null in"
             why = f"the target does not answer {field!r} ({given} its target file)"
+            if name in self._omitted:
+                why += (
+                    f"; hint: add `{field}: <SQL>` (the canonical query is in harness/checkers/invariants.sql), "
+                    "or `conventions: canonical` if your database uses the canonical schema"
+                )
             return CheckResult.unknown(name, why)
         if not self.dsn:
             why = f"{field}: the harness has no connection to the target's database"
