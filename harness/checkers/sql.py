@@ -99,8 +99,9 @@ class SqlInvariants:
             why = f"the target does not answer {field!r} ({given} its target file)"
             if name in self._omitted:
                 why += (
-                    f"; hint: add `{field}: <SQL>` (the canonical query is in harness/checkers/invariants.sql), "
-                    "or `conventions: canonical` if your database uses the canonical schema"
+                    f"; hint: add `{field}: <SQL>` (the canonical query is in "
+                    "harness/checkers/invariants.sql), or `conventions: canonical` if your database "
+                    "uses the canonical schema"
                 )
             return CheckResult.unknown(name, why)
         if not self.dsn:
