@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+from harness.errors import ProxyNotFound
 from harness.stack.base import Stack
 
 
@@ -85,10 +86,15 @@ class Faults:
         proxy = self.stack.proxy_name(link)
         name = f"latency-{stream}"
         self.history.fault("latency", link, "start", ms=ms, jitter=jitter, stream=stream)
+
+        def heal() -> None:
+            with contextlib.suppress(ProxyNotFound):  # interrupted before the toxic was added
+                self.stack.proxy.remove_toxic(proxy, name)
+
+        self._push("latency", link, heal)  # before injecting: a Ctrl-C in between is still healed
         self.stack.proxy.add_toxic(
             proxy, "latency", {"latency": ms, "jitter": jitter}, stream=stream, name=name
         )
-        self._push("latency", link, lambda: self.stack.proxy.remove_toxic(proxy, name))
 
     def heal_latency(self, link: str) -> None:
         """Remove the latency added to ``link`` (the newest one, if added twice)."""
@@ -98,12 +104,12 @@ class Faults:
         """Take a link down: live connections dropped, new ones refused."""
         proxy = self.stack.proxy_name(link)
         self.history.fault("link_down", link, "start")
-        self.stack.proxy.disable(proxy)
 
         def heal() -> None:
-            self.stack.proxy.enable(proxy)
+            self.stack.proxy.enable(proxy)  # enabling an enabled link is a no-op
 
-        self._push("link_down", link, heal)
+        self._push("link_down", link, heal)  # before injecting: a Ctrl-C in between is still healed
+        self.stack.proxy.disable(proxy)
 
     # -- provider faults ---------------------------------------------------------------------------
     def provider_outage(self, status: int = 500) -> None:
