@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.checkers.sql import IMPOSSIBLE_STATES
+from harness.checkers.impossible import S02_INVARIANTS
 from harness.errors import Undecidable
 from harness.scenario import ScenarioRun
 from harness.target.client import ItemView, TargetClient
@@ -328,7 +328,7 @@ def test_rr_s02_no_impossible_states(audit: ScenarioRun) -> None:
         audit.evidence("failure_modes_not_run", run.not_run)
     # Then none of the impossible-state queries returns a row.
     rows = {}
-    for name in (*IMPOSSIBLE_STATES, "batch_rollup_mismatch"):
+    for name in S02_INVARIANTS:
         result = audit.check(audit.invariants().check(name))
         rows[name] = result.evidence.get("rows")
     audit.evidence("impossible_state_rows", rows, expected={name: 0 for name in rows})

@@ -16,17 +16,10 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from harness.checkers.impossible import IMPOSSIBLE_STATES
 from harness.checkers.result import CheckResult, ViolationGroup, run_checker
 
-#: the queries of TEST-RR-S02 (the seed's impossible states plus CATALOG's additions)
-IMPOSSIBLE_STATES = (
-    "stuck_processing",
-    "completed_without_output",
-    "processing_with_dead_worker",
-    "completed_batch_with_failed_items",
-    "duplicate_outputs",
-    "illegal_transitions",
-)
+__all__ = ["IMPOSSIBLE_STATES", "NamedQuery", "SqlInvariants", "default_queries", "parse_named_queries"]
 
 
 @dataclass(frozen=True, kw_only=True)

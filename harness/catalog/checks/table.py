@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from harness.catalog.checks import CheckSpec, core, secondary
 from harness.catalog.checks.generic import FIXES
+from harness.checkers.impossible import S02_INVARIANTS
 
 _INVARIANT = "database.invariants."
 #: the log moments TEST-RR-O02 rebuilds one flow from
@@ -351,18 +352,7 @@ TABLE: dict[str, tuple[CheckSpec, ...]] = {
             reads=("logs.item_field", "observe.item_fields.holder", "observe.item_fields.output"),
         ),
     ),
-    "TEST-RR-S02": tuple(
-        core(name, reads=(_INVARIANT + name,))
-        for name in (
-            "stuck_processing",
-            "completed_without_output",
-            "processing_with_dead_worker",
-            "completed_batch_with_failed_items",
-            "duplicate_outputs",
-            "illegal_transitions",
-            "batch_rollup_mismatch",
-        )
-    ),
+    "TEST-RR-S02": tuple(core(name, reads=(_INVARIANT + name,)) for name in S02_INVARIANTS),
     "TEST-RR-O01": (
         core("root cause found: *", reads=("logs.item_field",), requires=("logs.correlation_field",)),
     ),
