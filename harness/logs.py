@@ -63,14 +63,14 @@ class TargetLogs:
     @classmethod
     def of(cls, stack: Stack, services: Sequence[str] | None = None) -> TargetLogs:
         """The logs of ``services`` (default: every started service that is not infrastructure, and
-        every service the target file gives a log path: on a running stack, a worker the scenario did
-        not start still logs what it did).
+        every service the stack can read a log of without starting it (``Stack.logged_services``):
+        on a running stack, a worker the scenario did not start still logs what it did).
 
         A path in the target file's ``logs.paths`` wins over the backend's own log file.
         """
         started = [n for n in stack.started if stack.target.services[n].role not in INFRA_ROLES]
         names = (
-            services if services is not None else list(dict.fromkeys([*started, *stack.target.logs.paths]))
+            services if services is not None else list(dict.fromkeys([*started, *stack.logged_services()]))
         )
         paths: dict[str, Path] = {}
         for name in names:

@@ -108,6 +108,10 @@ class Stack(ABC):
             if name not in self.started:
                 self.started.append(name)
 
+    def logged_services(self) -> list[str]:
+        """Services whose logs are read besides the started ones (a running stack's, by the file)."""
+        return list(self.target.logs.paths)
+
     def default_services(self) -> list[str]:
         return [n for n, s in self.target.services.items() if s.role not in INFRA_ROLES]
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from harness.errors import CapabilityMissing, ConfigError, Undecidable
 from harness.process.readiness import HttpReady, SqlReady, wait_until
-from harness.stack.base import Signalable, Stack
+from harness.stack.base import INFRA_ROLES, Signalable, Stack
 from harness.stack.external_infra import ExternalInfra
 from harness.stack.handles import handle_for, wait_alive
 from harness.stack.journal import JournaledHandle
@@ -180,9 +180,24 @@ class ExternalStack(Stack):
         return link
 
     def log_path(self, service: str) -> Path | None:
-        """Every service's log named in ``logs.paths``, started by the scenario or not."""
+        """Every service's log: the file ``logs.paths`` names, else a container handle's output.
+
+        Started by the scenario or not: a worker the scenario left alone still logs what it did.
+        """
         path = self.target.logs.paths.get(service)
-        return Path(path) if path else None
+        if path:
+            return Path(path)
+        handle = self.handle(service) if service in self.target.services else None
+        return handle.save_log() if handle is not None else None
+
+    def logged_services(self) -> list[str]:
+        """The file's log paths and every service with a container handle (its output is its log)."""
+        return [
+            name
+            for name, svc in self.target.services.items()
+            if svc.role not in INFRA_ROLES
+            and (name in self.target.logs.paths or (svc.fault_handle and svc.fault_handle.docker))
+        ]
 
     def kill_db(self) -> None:
         self._store().kill()

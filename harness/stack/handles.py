@@ -13,11 +13,14 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from harness.errors import CapabilityMissing, FaultError, ServiceError
 from harness.stack.base import Signalable
 from harness.target.handle_model import Command, CommandsHandleSpec, HandleSpec
+
+if TYPE_CHECKING:
+    from harness.stack.containers import ContainerService
 
 #: how often ``wait_alive`` asks ``alive``
 ALIVE_INTERVAL_S = 0.1
@@ -30,6 +33,10 @@ class Handle(Signalable, Protocol):
     """A Signalable that can also say which faults it supports (before any is tried)."""
 
     def can(self, verb: str) -> bool: ...
+
+    def save_log(self) -> Path | None:
+        """The service's output so far in a file, where the handle can read it (a container's)."""
+        ...
 
 
 def describe(command: Command) -> str:
@@ -48,6 +55,9 @@ class CommandHandle:
         if verb in ("start", "restart"):
             return self.spec.start is not None or self.spec.restart is not None
         return getattr(self.spec, verb, None) is not None
+
+    def save_log(self) -> Path | None:
+        return None  # a command handle's service logs where the file's ``logs.paths`` says
 
     def kill(self) -> None:
         """Run ``kill``, then wait (bounded) until ``alive`` says it is gone: a fault that returned
@@ -133,12 +143,19 @@ class DockerHandle:
         self.name = name
         self.container = container
         self.log_dir = log_dir
-        self._service: Signalable | None = None
+        self._service: ContainerService | None = None
 
     def can(self, verb: str) -> bool:
         return True
 
-    def _svc(self) -> Signalable:
+    def save_log(self) -> Path | None:
+        """The container's output so far (``docker logs``) in a file: its log, no path needed."""
+        try:
+            return self._svc().save_log()
+        except FaultError:
+            return None
+
+    def _svc(self) -> ContainerService:
         if self._service is None:
             from harness.stack.containers import ContainerService
 

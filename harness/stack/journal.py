@@ -124,6 +124,9 @@ class JournaledHandle:
     def can(self, verb: str) -> bool:
         return self.handle.can(verb)
 
+    def save_log(self) -> Path | None:
+        return self.handle.save_log()
+
     def kill(self) -> None:
         self.journal.add("killed", service=self.name)
         self.down = True
