@@ -35,6 +35,7 @@ from harness.checkers import CheckResult, Validity
 from harness.checkers.sql import SqlInvariants
 from harness.errors import ObservationMissing, Undecidable
 from harness.faults.injector import Faults
+from harness.faults.registry import FaultUse
 from harness.history import History
 from harness.sampler import DEFAULT_INTERVAL_S, StateSampler
 from harness.stack.base import Stack
@@ -242,6 +243,27 @@ class ScenarioRun:
                 value = {**value, "holds": verdict[key] is Validity.TRUE}
             out[key] = value
         return out
+
+    def fault_uses(self) -> set[FaultUse]:
+        """Every fault this scenario injected, with the role it acted on, and a ``hold`` for each
+        worker its ``stack.start`` left out (a running stack holds those down through handles)."""
+        target = self.stack.target
+        left_out = getattr(self.stack, "left_out", ())
+        held = {FaultUse("hold", "worker") for n in left_out if target.services[n].role == "worker"}
+        return self.faults.used | held
+
+    def undeclared_use(self) -> list[str]:
+        """Contract fields used beyond the marker's needs and the checks' reads, and faults injected
+        beyond the catalogue's list for the scenario: a harness bug (``target check`` would
+        promise the scenario can run where it cannot); the audit's own tests require none."""
+        from harness.catalog import faults_of
+        from harness.target.needs import declared
+
+        fields = self.used - declared(self.meta.needs) - declared(self.spec.reads)
+        listed = faults_of(self.meta.id)
+        covered = {u.key for u in listed or ()}
+        faults = {f"fault {u}" for u in self.fault_uses() if listed is not None and u.key not in covered}
+        return sorted(fields | faults)
 
     def check(self, result: CheckResult) -> CheckResult:
         """Record a checker's result (its evidence is merged under the checker's name)."""

@@ -1,8 +1,13 @@
 """Faults a scenario injects, each recorded in the history and healed in ``finally``.
 
-Every injection pushes its heal onto a stack; ``heal_all()`` (run by the scenario fixture in
-``finally``, also on Ctrl-C) heals in reverse order, so a stopped process is resumed, a toxic
-removed, a proxy re-enabled and a provider outage lifted, whatever happened in between.
+Every fault is an entry of the registry (:mod:`harness.faults.registry`); :meth:`Faults.inject`
+makes one by name, and the named methods (``kill``, ``partition``, ``provider_outage`` ...) are
+the scenarios' spelling of the same calls. Each injection records its start in the history, then
+pushes its heal onto a stack, and only then injects: a Ctrl-C (or an error) landing between the
+inject and a later registration would otherwise leave a fault nobody heals. ``heal_all()`` (run
+by the scenario fixture in ``finally``, also on Ctrl-C) heals in reverse order, so a stopped
+process is resumed, a toxic removed, a proxy re-enabled and a provider outage lifted, whatever
+happened in between.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from harness.errors import ProxyNotFound
+from harness.faults import registry
+from harness.faults.registry import FaultUse, Step
 from harness.stack.base import Stack
 
 
@@ -25,76 +31,57 @@ class Faults:
     def __init__(self, stack: Stack, history: FaultRecorder) -> None:
         self.stack = stack
         self.history = history
-        self._heals: list[tuple[str, str, Callable[[], None]]] = []
+        self._heals: list[tuple[str, str, Callable[[], Any]]] = []
+        #: every fault injected, with the role of what it acted on (the catalogue declares them)
+        self.used: set[FaultUse] = set()
+
+    # -- by name -------------------------------------------------------------------------------------
+    def inject(self, name: str, target: str = "", **params: Any) -> Step:
+        """Inject the registry's fault ``name`` on ``target`` (a service, a link; nothing for the
+        provider, database and queue-store faults) with its parameters; returns what was done.
+
+        The plan is made first (a refused fault leaves nothing behind), the start recorded, the heal
+        registered, and the fault injected last.
+        """
+        fault = registry.get(name)
+        where = fault.fixed_target() or target
+        step = fault.plan(self.stack, where, fault.bind(params))
+        self.used.add(registry.use_of(fault, where, self.stack.target))
+        self.history.fault(step.name, step.target, "start", **step.details)
+        if step.heal is not None:
+            self._push(step.name, step.target, step.heal)  # before injecting: an interrupt still heals
+        step.inject()
+        if fault.heals == "instant":
+            self.history.fault(step.name, step.target, "heal")
+        return step
 
     # -- process faults ----------------------------------------------------------------------------
     def kill(self, service: str) -> None:
         """SIGKILL the service's whole process group (a crash); not restarted automatically."""
-        self._allowed(service, "kill")
-        self.history.fault("kill", service, "start")
-        self.stack.process(service).kill()
+        self.inject("kill", service)
 
     def pause(self, service: str) -> None:
         """SIGSTOP the service; healed by SIGCONT."""
-        self._allowed(service, "pause")
-        self.history.fault("pause", service, "start")
-        self.stack.process(service).pause()
-        self._push("pause", service, lambda: self.stack.process(service).resume())
+        self.inject("pause", service)
 
     def resume(self, service: str) -> None:
         self._heal_one("pause", service)
 
     def restart(self, service: str) -> None:
         """Start a killed service again (or stop and start a running one) and wait until ready."""
-        self._allowed(service, "restart")
-        self.history.fault("restart", service, "start")
-        proc = self.stack.process(service)
-        if proc.running:
-            proc.stop()
-        self.stack.start_service(service)
-        self.history.fault("restart", service, "heal")
+        self.inject("restart", service)
 
     # -- network faults (through the fault proxy) ---------------------------------------------------
     def partition(self, link: str) -> None:
-        """Blackhole both directions of a link: packets vanish, connections hang (no RST).
-
-        Healing removes the toxics, which closes the connections that crossed the partition, as a
-        long partition does to real TCP connections. The heal is registered before the first toxic
-        is added: a Ctrl-C while the toxics are being added would otherwise leave one on the proxy
-        that ``heal_all`` does not know about. Healing a toxic that was never added is harmless
-        (the proxy's "no such toxic" is ignored), so the early heal is always safe.
-        """
-        proxy = self.stack.proxy_name(link)
-        self.history.fault("partition", link, "start")
-
-        def heal() -> None:
-            for stream in ("upstream", "downstream"):
-                with contextlib.suppress(Exception):
-                    self.stack.proxy.remove_toxic(proxy, f"partition-{stream}")
-
-        self._push("partition", link, heal)
-        for stream in ("upstream", "downstream"):
-            self.stack.proxy.add_toxic(
-                proxy, "timeout", {"timeout": 0}, stream=stream, name=f"partition-{stream}"
-            )
+        """Blackhole both directions of a link: packets vanish, connections hang (no RST)."""
+        self.inject("partition", link)
 
     def heal_partition(self, link: str) -> None:
         self._heal_one("partition", link)
 
     def latency(self, link: str, ms: int, *, jitter: int = 0, stream: str = "upstream") -> None:
         """Add latency to one direction of a link."""
-        proxy = self.stack.proxy_name(link)
-        name = f"latency-{stream}"
-        self.history.fault("latency", link, "start", ms=ms, jitter=jitter, stream=stream)
-
-        def heal() -> None:
-            with contextlib.suppress(ProxyNotFound):  # interrupted before the toxic was added
-                self.stack.proxy.remove_toxic(proxy, name)
-
-        self._push("latency", link, heal)  # before injecting: a Ctrl-C in between is still healed
-        self.stack.proxy.add_toxic(
-            proxy, "latency", {"latency": ms, "jitter": jitter}, stream=stream, name=name
-        )
+        self.inject("latency", link, ms=ms, jitter=jitter, stream=stream)
 
     def heal_latency(self, link: str) -> None:
         """Remove the latency added to ``link`` (the newest one, if added twice)."""
@@ -102,62 +89,34 @@ class Faults:
 
     def disable(self, link: str) -> None:
         """Take a link down: live connections dropped, new ones refused."""
-        proxy = self.stack.proxy_name(link)
-        self.history.fault("link_down", link, "start")
-
-        def heal() -> None:
-            self.stack.proxy.enable(proxy)  # enabling an enabled link is a no-op
-
-        self._push("link_down", link, heal)  # before injecting: a Ctrl-C in between is still healed
-        self.stack.proxy.disable(proxy)
+        self.inject("link_down", link)
 
     # -- provider faults ---------------------------------------------------------------------------
     def provider_outage(self, status: int = 500) -> None:
         """Every provider call fails with ``status`` until healed."""
-        self.history.fault("provider_outage", "provider", "start", status=status)
-        rule = self.stack.provider.add_rule(status=status)
-        self._push(
-            "provider_outage", "provider", lambda: self.stack.provider.remove_rule(rule, missing_ok=True)
-        )
+        self.inject("provider_outage", status=status)
 
     def heal_provider(self) -> None:
         self._heal_one("provider_outage", "provider")
 
-    def provider_rule(self, name: str, **rule: Any) -> None:
-        """Script provider answers (``ProviderClient.add_rule`` keywords: hang, delay_ms, item_id, nth...)
-        as the fault ``name`` on ``provider``, removed on heal (an ad-hoc session's hangs and delays)."""
-        self.history.fault(name, "provider", "start", **rule)
-        rule_id = self.stack.provider.add_rule(**rule)
-        self._push(name, "provider", lambda: self.stack.provider.remove_rule(rule_id, missing_ok=True))
-
     # -- store faults ------------------------------------------------------------------------------
     def db_crash(self) -> None:
         """SIGKILL PostgreSQL (postmaster and backends); ``db_restart`` brings it back."""
-        self.history.fault("db_kill", "db", "start")
-        self.stack.kill_db()
-        self._push("db_kill", "db", self.stack.start_db)
+        self.inject("db_kill")
 
     def db_restart(self) -> None:
         self._heal_one("db_kill", "db")
 
     def db_pause(self) -> None:
         """SIGSTOP PostgreSQL: queries hang, connections stay open; healed by SIGCONT."""
-        self.history.fault("db_pause", "db", "start")
-        self.stack.pause_db()
-        self._push("db_pause", "db", self.stack.resume_db)
+        self.inject("db_pause")
 
     def queue_store_crash(self) -> str:
         """SIGKILL the store that holds the target's queue: its ``role: broker`` service (e.g.
         Redis under RQ) when it has one, else PostgreSQL. Returns what was killed;
         ``queue_store_restart`` (or ``heal_all``) brings it back on the same port and data."""
-        brokers = self.stack.target.services_with_role("broker")
-        if not brokers:
-            self.db_crash()
-            return "db"
-        broker = brokers[0]
-        self.kill(broker)
-        self._push("broker_kill", broker, lambda: self.stack.start_service(broker))
-        return broker
+        step = self.inject("queue_store_kill")
+        return step.target
 
     def queue_store_restart(self) -> None:
         brokers = self.stack.target.services_with_role("broker")
@@ -194,7 +153,7 @@ class Faults:
         finally:
             self.heal_all()
 
-    def _push(self, name: str, target: str, heal: Callable[[], None]) -> None:
+    def _push(self, name: str, target: str, heal: Callable[[], Any]) -> None:
         self._heals.append((name, target, heal))
 
     def _heal_one(self, name: str, target: str) -> bool:
@@ -210,10 +169,3 @@ class Faults:
                 self.history.fault(name, target, "heal")
                 return True
         return False
-
-    def _allowed(self, service: str, fault: str) -> None:
-        spec = self.stack.target.services.get(service)
-        if spec is None or fault not in spec.faults:
-            from harness.errors import CapabilityMissing
-
-            raise CapabilityMissing(f"services.{service}.faults: {fault}")

@@ -17,6 +17,7 @@ from typing import Any
 
 from harness import catalog
 from harness.catalog import Severity
+from harness.faults.registry import label
 from harness.history import FaultEvent, History, LedgerEvent, OpEvent, SampleEvent
 from harness.report.model import AuditReport
 from harness.report.timeline import POLL_OPS
@@ -60,7 +61,8 @@ def history_excerpt(history: History, *, limit: int = HISTORY_EXCERPT_LINES) -> 
     for e in events:
         at = f"+{e.time - t0:8.3f}s"
         if isinstance(e, FaultEvent):
-            lines.append(f"{at} fault  {e.name} {e.target} {e.phase.value} {e.details or ''}".rstrip())
+            what = label(e.name, e.target, e.details)
+            lines.append(f"{at} fault  {what} {e.phase.value} {e.details or ''}".rstrip())
         elif isinstance(e, OpEvent) and e.f not in POLL_OPS:
             lines.append(f"{at} op     {e.process} {e.f} {e.type.value} {e.error or json.dumps(e.value)}")
         elif isinstance(e, LedgerEvent):

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.faults.registry import FAULTS, label
 from harness.history import FaultEvent, FaultPhase, History, LedgerEvent, OpEvent, OpType, SampleEvent
 
 MAX_ITEM_LANES = 40
@@ -219,20 +220,30 @@ def _op_lanes(ops: Sequence[OpEvent]) -> list[Lane]:
     return [Lane(key=f"op:{p}", label=p, marks=tuple(ms)) for p, ms in lanes.items()]
 
 
+def _label(start: FaultEvent) -> str:
+    return label(start.name, start.target, start.details)
+
+
+def _ended_by(name: str) -> str | None:
+    fault = FAULTS.get(name)
+    return fault.ended_by if fault is not None else None
+
+
 def _fault_windows(faults: Sequence[FaultEvent], t1: float) -> list[Window]:
-    """Pair each fault start with its heal; a kill lasts until the service's next restart."""
+    """Pair each fault start with its heal; a fault the registry says another ends (a kill: the
+    service's next restart) lasts until that one starts on the same target."""
     windows: list[Window] = []
     open_: dict[tuple[str, str], FaultEvent] = {}
     for f in faults:
         key = (f.name, f.target)
         if f.phase is FaultPhase.START:
-            if f.name == "restart" and ("kill", f.target) in open_:
-                killed = open_.pop(("kill", f.target))
-                windows.append(Window(start=killed.time, end=f.time, label=f"kill {f.target}"))
+            for ended in [k for k in open_ if k[1] == f.target and _ended_by(k[0]) == f.name]:
+                start = open_.pop(ended)  # e.g. a kill lasts until the service's restart
+                windows.append(Window(start=start.time, end=f.time, label=_label(start)))
             open_.setdefault(key, f)
         elif key in open_:
             start = open_.pop(key)
-            windows.append(Window(start=start.time, end=f.time, label=f"{f.name} {f.target}"))
-    for (name, target), start in open_.items():
-        windows.append(Window(start=start.time, end=t1, label=f"{name} {target}", healed=False))
+            windows.append(Window(start=start.time, end=f.time, label=_label(start)))
+    for start in open_.values():
+        windows.append(Window(start=start.time, end=t1, label=_label(start), healed=False))
     return sorted(windows, key=lambda w: w.start)

@@ -165,7 +165,8 @@ class Console:
         def complete(text: str, state: int) -> str | None:
             if state == 0:
                 before = readline.get_line_buffer()[: readline.get_endidx()]
-                matches[:] = [m + " " for m in grammar.completions(before, names)]
+                found = grammar.completions(before, names)
+                matches[:] = [m if m.endswith("=") else m + " " for m in found]
             return matches[state] if state < len(matches) else None
 
         readline.set_completer_delims(" \t")

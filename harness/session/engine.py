@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.checkers.result import CheckResult, Validity
+from harness.faults import registry
 from harness.faults.injector import Faults
 from harness.history import History
 from harness.sampler import StateSampler
@@ -155,49 +156,45 @@ class Session:
             self.batches.append(batch)
             return [f"batch {len(self.batches)} started: {batch} ({cmd.count} items)"]
         name = str(cmd.name)
-        down = ("db_kill", "db") in self.faults.open_faults() if self._is_db(name) else name in self.killed
+        db_down = self._is_db(name) and self._key("kill", name) in self.faults.open_faults()
+        down = db_down or name in self.killed
         if not down and (self._is_db(name) or self.stack.process(name).running):
             raise CommandError(f"{name} is already running (restart {name} stops and starts it)")
         return self._do_restart(cmd)
 
     def _do_kill(self, cmd: Command) -> list[str]:
         name = str(cmd.name)
-        if name in self.killed or (self._is_db(name) and ("db_kill", "db") in self.faults.open_faults()):
+        if name in self.killed or self._key("kill", name) in self.faults.open_faults():
             raise CommandError(f"{name} is already killed (heal {name} or restart {name} starts it)")
-        self.faults.heal(*self._pause_key(name))  # resumed first, so no pause outlives the kill
+        self.faults.heal(*self._key("pause", name))  # resumed first, so no pause outlives the kill
+        self._inject("kill", name)
         if self._is_db(name):
-            self.faults.db_crash()
             return ["db killed (SIGKILL); heal db or restart db brings it back"]
-        self.faults.kill(name)
-        self.killed[name] = time.monotonic()
         return [f"{name} killed (SIGKILL); heal {name} or restart {name} starts it again"]
 
     def _do_pause(self, cmd: Command) -> list[str]:
         name = str(cmd.name)
-        if self._pause_key(name) in self.faults.open_faults():
+        if self._key("pause", name) in self.faults.open_faults():
             raise CommandError(f"{name} is already paused (resume {name} or heal {name})")
-        if self._is_db(name):
-            self.faults.db_pause()
-        else:
-            self.faults.pause(name)
+        self._inject("pause", name)
         return [f"{name} paused (SIGSTOP)"]
 
     def _do_resume(self, cmd: Command) -> list[str]:
         name = str(cmd.name)
-        if not self.faults.heal(*self._pause_key(name)):
+        if not self.faults.heal(*self._key("pause", name)):
             raise CommandError(f"{name} is not paused")
         return [f"{name} resumed"]
 
     def _do_restart(self, cmd: Command) -> list[str]:
         name = str(cmd.name)
         if self._is_db(name):
-            if not self.faults.heal("db_kill", "db"):
-                self.faults.heal("db_pause", "db")
-                self.faults.db_crash()
-                self.faults.db_restart()
+            if not self.faults.heal(*self._key("kill", name)):
+                self.faults.heal(*self._key("pause", name))
+                self._inject("kill", name)
+                self.faults.heal(*self._key("kill", name))
             return ["db restarted (crash recovery)"]
-        self.faults.heal("pause", name)  # a paused process is resumed before it is stopped
-        self.faults.restart(name)
+        self.faults.heal(*self._key("pause", name))  # a paused process is resumed before it is stopped
+        self._inject("restart", name)
         self.killed.pop(name, None)
         return [f"{name} started and ready"]
 
@@ -206,7 +203,7 @@ class Session:
         link = str(cmd.name)
         if ("partition", link) in self.faults.open_faults():
             raise CommandError(f"{link} is already partitioned (heal {link} first)")
-        self.faults.partition(link)
+        self.faults.inject("partition", link)
         return [f"{link} partitioned (both directions blackholed)"]
 
     def _do_latency(self, cmd: Command) -> list[str]:
@@ -214,32 +211,45 @@ class Session:
         if ("latency", link) in self.faults.open_faults():
             raise CommandError(f"{link} already has latency (heal {link} first)")
         ms, jitter = round((cmd.duration_s or 0) * 1000), round((cmd.jitter_s or 0) * 1000)
-        self.faults.latency(link, ms, jitter=jitter)
+        self.faults.inject("latency", link, ms=ms, jitter=jitter)
         return [f"{link}: +{ms} ms latency" + (f" (jitter {jitter} ms)" if jitter else "")]
 
     def _do_provider(self, cmd: Command) -> list[str]:
-        rule: dict[str, Any] = {}
+        params: dict[str, Any] = {}
         if cmd.item is not None:
-            rule["item_id"] = self._item_id(cmd.item)
+            params["item_id"] = self._item_id(cmd.item)
         if cmd.call is not None:
-            rule["nth"] = cmd.call
+            params["nth"] = cmd.call
         scope = f" for item {cmd.item}" if cmd.item else f" for call {cmd.call}" if cmd.call else ""
         if cmd.name == "hang":
             name, what = "provider_hang", "hangs"
-            rule["hang"] = True
         elif cmd.name == "delay":
             name, what = "provider_delay", f"answers after {cmd.duration_s:g}s"
-            rule["delay_ms"] = round((cmd.duration_s or 0) * 1000)
+            params["delay_ms"] = round((cmd.duration_s or 0) * 1000)
         else:
             name, what = ("provider_error" if scope else "provider_outage"), f"answers {cmd.count}"
-            rule["status"] = cmd.count
+            params["status"] = cmd.count
         if (name, "provider") in self.faults.open_faults():
             raise CommandError(f"{name} is already active (heal provider first)")
-        self.faults.provider_rule(name, **rule)
+        self.faults.inject(name, **params)
         if cmd.for_s:
             self._heal_later(name, "provider", cmd.for_s)
         until = f" for {cmd.for_s:g}s" if cmd.for_s else " until healed"
         return [f"provider {what}{scope}{until}"]
+
+    def _do_inject(self, cmd: Command) -> list[str]:
+        """Any fault of the registry by name, with its parameters: ``inject link_down api-db``."""
+        fault = registry.get(str(cmd.name))
+        target = fault.fixed_target() or str(cmd.target)
+        if (fault.name, target) in self.faults.open_faults() or target in self.killed:
+            raise CommandError(f"{fault.label(target)} is already active (heal {target} first)")
+        step = self.faults.inject(fault.name, target, **dict(cmd.params))
+        if fault.heals == "never":  # a killed service: heal (or restart) starts it again
+            self.killed[target] = time.monotonic()
+        elif fault.heals == "instant":
+            self.killed.pop(target, None)
+        done = registry.label(step.name, step.target, step.details)
+        return [f"{done}: injected" + (f"; heal {step.target} removes it" if step.heal else "")]
 
     def _do_heal(self, cmd: Command) -> list[str]:
         target = str(cmd.name)
@@ -288,7 +298,7 @@ class Session:
 
     def check_now(self) -> list[CheckResult]:
         """The SQL invariants and the ledger checkers on the state right now (kept for the report)."""
-        down = [n for n, t in self.faults.open_faults() if t == "db" and n in ("db_kill", "db_pause")]
+        down = [n for n, t in self.faults.open_faults() if registry.FAULTS[n].acts_on == "db"]
         self.checks = run_checks(self.stack, self.snapshot(), db_down=down[0] if down else None)
         return self.checks
 
@@ -321,9 +331,20 @@ class Session:
             raise CommandError(f"the newest batch has no item {seq}")
         return item
 
-    def _pause_key(self, name: str) -> tuple[str, str]:
-        """How Faults records a pause of ``name``."""
-        return ("db_pause", "db") if self._is_db(name) else ("pause", name)
+    def _fault(self, verb: str, name: str) -> registry.Fault:
+        """The registry's fault a verb means on ``name`` (``kill`` on the db service: ``db_kill``)."""
+        return registry.for_verb(verb, "db" if self._is_db(name) else "service")
+
+    def _key(self, verb: str, name: str) -> tuple[str, str]:
+        """How Faults records the fault ``verb`` on ``name`` (the database's under ``db``)."""
+        fault = self._fault(verb, name)
+        return fault.name, fault.fixed_target() or name
+
+    def _inject(self, verb: str, name: str) -> None:
+        fault = self._fault(verb, name)
+        self.faults.inject(fault.name, name)
+        if fault.heals == "never":  # a killed service: heal (or restart) starts it again
+            self.killed[name] = time.monotonic()
 
     def _is_db(self, name: str) -> bool:
         return self.target.services[name].role == "db"

@@ -4,7 +4,8 @@ The parser knows the target's service and link names, so a typo is refused befor
 injected, with the names that would have worked (``unknown service 'worker-9' (services: api,
 db, worker-1, worker-2)``). The same names feed readline's completion. Durations are ``200ms``,
 ``1.5s``, ``2m`` (a bare number means seconds). A script file is these lines, one per line, with
-``#`` comments.
+``#`` comments. Every fault of the registry (:mod:`harness.faults.registry`) can also be injected
+by name, ``inject FAULT [TARGET] [NAME=VALUE ...]``, so a fault added there is usable here at once.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
+from harness.faults import registry
 
 #: canonical item states a ``wait`` can wait for (plus ``done``: every item of the session finished)
 WAIT_STATES = ("queued", "processing", "completed", "failed", "retrying", "timeout", "dead", "done")
@@ -32,6 +34,10 @@ HELP: dict[str, tuple[str, str]] = {
         "provider STATUS|hang|delay DURATION [item N|call N] [for DURATION]",
         "provider answers STATUS (e.g. 500), hangs, or is slow; for item N of the last batch or the "
         "N-th call; healed after DURATION or by heal",
+    ),
+    "inject": (
+        "inject FAULT [TARGET] [NAME=VALUE ...]",
+        "inject any fault of the registry by name (help inject lists them); heal removes it",
     ),
     "heal": ("heal [all|NAME]", "heal every fault, or those on one service, link, provider or db"),
     "check": ("check", "run the SQL invariants and the ledger checkers now"),
@@ -69,13 +75,15 @@ class Command:
 
     verb: str
     line: str
-    name: str | None = None  #: service, link, heal target, wait state, file or help topic
+    name: str | None = None  #: service, link, heal target, wait state, file, help topic or fault
     count: int | None = None  #: batch size, provider status, item seq or call number
     item: int | None = None  #: provider rule: the item's seq in the newest batch
     call: int | None = None  #: provider rule: the n-th work call
     duration_s: float | None = None  #: latency, delay, watch / wait time
     jitter_s: float | None = None
     for_s: float | None = None  #: auto-heal after this long
+    target: str | None = None  #: inject: the service or link (None: the fault's fixed target)
+    params: tuple[tuple[str, object], ...] = ()  #: inject: the fault's parameters
 
 
 def parse_duration(text: str) -> float:
@@ -111,7 +119,12 @@ def help_text(topic: str | None = None) -> str:
         verb = ALIASES.get(topic, topic)
         if verb not in HELP:
             raise CommandError(f"unknown command {topic!r} (commands: {', '.join(HELP)})")
-        return f"{HELP[verb][0]}\n  {HELP[verb][1]}"
+        text = f"{HELP[verb][0]}\n  {HELP[verb][1]}"
+        if verb == "inject":
+            text += "\nfaults:\n" + "\n".join(
+                f"  {f.usage()}\n      {f.summary}" for f in registry.all_faults()
+            )
+        return text
     lines = [f"  {u}\n      {d}" for u, d in HELP.values()]
     return "commands:\n" + "\n".join(lines) + "\ndurations: 200ms, 10s, 2m; # starts a comment; Tab completes"
 
@@ -187,6 +200,40 @@ def _provider(verb: str, args: list[str], line: str, names: Names) -> Command:
     )
 
 
+def _inject(verb: str, args: list[str], line: str, names: Names) -> Command:
+    if not args:
+        raise CommandError(usage(verb))
+    try:
+        fault = registry.get(args[0])
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+    rest, target = args[1:], None
+    if fault.fixed_target() is None:
+        if not rest or "=" in rest[0]:
+            raise CommandError(f"inject {fault.name} needs a {fault.acts_on}; usage: inject {fault.usage()}")
+        choices = names.services if fault.acts_on == "service" else names.links
+        target, rest = _known(rest[0], choices, fault.acts_on), rest[1:]
+    elif rest and "=" not in rest[0]:
+        if rest[0] != fault.acts_on:
+            raise CommandError(f"{fault.name} acts on the {fault.acts_on}; usage: inject {fault.usage()}")
+        rest = rest[1:]
+    known = {p.name: p for p in fault.params}
+    params: dict[str, object] = {}
+    for word in rest:
+        key, sep, value = word.partition("=")
+        if not sep or key not in known:
+            what = f"unknown parameter {key!r}" if sep else f"unexpected {word!r}"
+            raise CommandError(f"inject {fault.name}: {what}; usage: inject {fault.usage()}")
+        try:
+            params[key] = known[key].read(value)
+        except ValueError as exc:
+            raise CommandError(f"inject {fault.name}: {exc}") from None
+    missing = [p.name for p in fault.params if p.required and p.name not in params]
+    if missing:
+        raise CommandError(f"inject {fault.name}: {missing[0]}= is required; usage: inject {fault.usage()}")
+    return Command(verb=verb, line=line, name=fault.name, target=target, params=tuple(params.items()))
+
+
 def _heal(verb: str, args: list[str], line: str, names: Names) -> Command:
     if len(args) > 1:
         raise CommandError(usage(verb))
@@ -251,6 +298,7 @@ _PARSERS = {
     "start": _start,
     "latency": _latency,
     "provider": _provider,
+    "inject": _inject,
     "heal": _heal,
     "watch": _timed,
     "wait": _timed,
@@ -278,6 +326,8 @@ def _next_words(verb: str, done: list[str], names: Names) -> Sequence[str]:
         return names.services
     if verb in ("partition", "latency") and not done:
         return names.links
+    if verb == "inject":
+        return _inject_words(done, names)
     if verb == "start" and not done:
         return ["batch", *names.services]
     if verb == "heal" and not done:
@@ -291,3 +341,16 @@ def _next_words(verb: str, done: list[str], names: Names) -> Sequence[str]:
     if verb == "help" and not done:
         return list(HELP)
     return []
+
+
+def _inject_words(done: list[str], names: Names) -> Sequence[str]:
+    """``inject``'s completions: a fault's name, then its service or link, then ``NAME=``."""
+    if not done:
+        return list(registry.FAULTS)
+    fault = registry.FAULTS.get(done[0])
+    if fault is None:
+        return []
+    if len(done) == 1 and fault.fixed_target() is None:
+        return names.services if fault.acts_on == "service" else names.links
+    given = {w.partition("=")[0] for w in done[1:]}
+    return [f"{p.name}=" for p in fault.params if p.name not in given]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.checkers.result import Validity
+from harness.faults.registry import label
 from harness.history import History
 from harness.session.engine import Session
 from harness.session.script import script_text
@@ -38,7 +39,7 @@ def session_record(session: Session, *, duration_s: float) -> dict[str, Any]:
         reason = "; ".join(c.summary() for c in checks if c.valid is Validity.UNKNOWN)
     else:
         verdict, reason = "pass", ""
-    faults = [f"{f.name} {f.target}" for f in session.history.faults() if f.phase == "start"]
+    faults = [label(f.name, f.target, f.details) for f in session.history.faults() if f.phase == "start"]
     states = session.snapshot().item_states()
     return {
         "id": SESSION_ID,

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from harness.faults.registry import label
 from harness.history import History
 
 #: one character per item state in the strip (unknown states show as ``?``)
@@ -110,7 +111,7 @@ def faults_line(faults: Sequence[ActiveFault], now: float) -> str:
     parts = []
     for f in faults:
         extra = f" (heals in {max(0.0, f.heals_at - now):.1f}s)" if f.heals_at is not None else ""
-        parts.append(f"{f.name} {f.target} {now - f.since:.1f}s{extra}")
+        parts.append(f"{label(f.name, f.target)} {now - f.since:.1f}s{extra}")
     return "faults: " + ", ".join(parts)
 
 

@@ -59,6 +59,8 @@ class Stack(ABC):
         #: the target's timings as bounds (a limit it declares absent is a generous bound)
         self.timing: dict[str, Any] = target.timing.bounds()
         self.started: list[str] = []
+        #: services ``start`` was asked to leave out (a running stack holds such workers down)
+        self.left_out: set[str] = set()
 
     def _check_overrides_reach(self, timing: Mapping[str, Any]) -> None:
         """A timing the scenario changes must reach the services (``{timing.X}`` in a command, env or
@@ -103,6 +105,7 @@ class Stack(ABC):
             if name not in self.target.services:
                 known = sorted(self.target.services)
                 raise ConfigError(f"unknown service {name!r} (services: {known})", field="services")
+        self.left_out.update(n for n in self.default_services() if n not in names)
         self._start_services(sorted(names, key=lambda n: self.target.services[n].role != "api"))
         for name in names:
             if name not in self.started:

@@ -28,8 +28,6 @@ audit's own tests check that a scenario never uses a field it did not declare.
 from __future__ import annotations
 
 import importlib.util
-import inspect
-import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -47,8 +45,8 @@ class ScenarioNeeds:
     title: str
     task: str
     needs: tuple[str, ...]
-    #: ``handles.<role>``: the roles whose services it kills, pauses or stops (read from its source);
-    #: only the external backend needs a handle for them (``services.<name>.handle``)
+    #: ``handles.<role>``: the roles whose services its faults act on through a handle (from the
+    #: catalogue's faults of the scenario); only a running stack needs one (``services.<name>.handle``)
     handles: tuple[str, ...] = ()
 
 
@@ -64,47 +62,19 @@ def scenario_needs(directory: Path) -> list[ScenarioNeeds]:
                     found.append(
                         ScenarioNeeds(
                             id=kw["id"], title=kw.get("title", ""), task=kw.get("task", ""),
-                            needs=tuple(kw.get("needs", ())), handles=fault_handles(obj, module),
+                            needs=tuple(kw.get("needs", ())), handles=fault_handles(kw["id"]),
                         )
                     )  # fmt: skip
     return found
 
 
-_API_FAULT = re.compile(r"faults\.(?:kill|pause|restart)\(\s*(?:audit\.)?api\s*\)")
-_PROCESS_FAULT = re.compile(r"faults\.(?:kill|pause|restart)\(")
-_DB_FAULT = re.compile(r"faults\.db_(?:crash|pause)\(")
-_QUEUE_FAULT = re.compile(r"faults\.queue_store_crash\(")
-_SUBSET = re.compile(r"stack\.start\(\s*services\s*=")
-_CALLED = re.compile(r"\b([a-z_][a-z0-9_]*)\(")
+def fault_handles(scenario_id: str) -> tuple[str, ...]:
+    """The ``handles.<role>`` needs of the faults the catalogue lists for ``scenario_id`` (what the
+    fault registry says each fault acts through); none for a scenario outside the catalogue."""
+    from harness.catalog import faults_of
+    from harness.faults.registry import handle_needs
 
-
-def fault_handles(func: Any, module: Any) -> tuple[str, ...]:
-    """The roles whose services a scenario kills, pauses or stops (``handles.worker``, ``handles.db``).
-
-    Read from the source of the scenario and of the module's functions it calls (one level): the
-    markers do not declare process faults, and on the external backend each one needs a handle.
-    A scenario starting only some services (``stack.start(services=...)``) stops the other
-    workers, so it needs worker handles too.
-    """
-    try:
-        sources = [inspect.getsource(func)]
-    except (OSError, TypeError):
-        return ()
-    for name in set(_CALLED.findall(sources[0])):
-        helper = getattr(module, name, None)
-        if inspect.isfunction(helper) and helper is not func and helper.__module__ == module.__name__:
-            sources.append(inspect.getsource(helper))
-    text = "\n".join(sources)
-    roles: list[str] = []
-    if _API_FAULT.search(text):
-        roles.append("handles.api")
-    if len(_PROCESS_FAULT.findall(text)) > len(_API_FAULT.findall(text)) or _SUBSET.search(text):
-        roles.append("handles.worker")
-    if _DB_FAULT.search(text):
-        roles.append("handles.db")
-    if _QUEUE_FAULT.search(text):
-        roles.append("handles.queue_store")
-    return tuple(roles)
+    return handle_needs(faults_of(scenario_id) or ())
 
 
 def missing_handles(target: Target, need: str) -> str | None:

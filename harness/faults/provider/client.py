@@ -19,8 +19,9 @@ The control token (``CHAOS_AUDIT_CONTROL_TOKEN``, or ``token=``) goes with every
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, TypeVar
@@ -35,6 +36,11 @@ T = TypeVar("T")
 
 #: seconds for a control call (the control API answers at once; only ``/wait`` long-polls)
 DEFAULT_TIMEOUT = 5.0
+
+
+def new_rule_id(prefix: str = "rule") -> str:
+    """A rule id of the caller's choosing (``POST /_control/rules`` with ``id``), unique per call."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 class ProviderClient:
@@ -156,11 +162,13 @@ class ProviderClient:
         retry_after: float | None = None,
         body: Json = None,
         nth: int | None = None,
+        rule_id: str | None = None,
     ) -> str:
         """Script the answer to calls matching ``item_id``/``attempt``/``nth`` (None = any); the id.
 
         ``times`` limits the uses (None = unlimited); ``nth`` is the call's place among the work
-        calls since the last reset (ledger ``nth``).
+        calls since the last reset (ledger ``nth``). ``rule_id`` chooses the rule's id (see
+        :func:`new_rule_id`), so its removal can be registered before the rule exists.
         """
         response = Response(
             status=status,
@@ -178,6 +186,8 @@ class ProviderClient:
             "times": times,
             "response": response.to_json(),
         }
+        if rule_id is not None:
+            data["id"] = rule_id
         return self._fetch(Rule.from_json, "POST", "/_control/rules", json=data).id
 
     @contextmanager
@@ -196,20 +206,31 @@ class ProviderClient:
         body: Json = None,
         nth: int | None = None,
     ) -> Iterator[str]:
-        """:meth:`add_rule` for the ``with`` block only: removed on exit (heal), also on errors."""
-        rule_id = self.add_rule(
-            item_id,
-            attempt,
-            times,
-            status=status,
-            delay_ms=delay_ms,
-            hang=hang,
-            trickle_ms=trickle_ms,
-            malformed=malformed,
-            retry_after=retry_after,
-            body=body,
-            nth=nth,
-        )
+        """:meth:`add_rule` for the ``with`` block only: removed on exit (heal), also on errors.
+
+        The rule's id is chosen here, so a Ctrl-C landing after the provider added the rule but
+        before its answer arrived still removes it.
+        """
+        rule_id = new_rule_id("rule")
+        try:
+            self.add_rule(
+                item_id,
+                attempt,
+                times,
+                status=status,
+                delay_ms=delay_ms,
+                hang=hang,
+                trickle_ms=trickle_ms,
+                malformed=malformed,
+                retry_after=retry_after,
+                body=body,
+                nth=nth,
+                rule_id=rule_id,
+            )
+        except BaseException:  # e.g. a Ctrl-C after the provider added it: remove it, keep the error
+            with suppress(ProviderError):
+                self.remove_rule(rule_id, missing_ok=True)
+            raise
         try:
             yield rule_id
         finally:

@@ -140,11 +140,12 @@ class Rule:
 
     @classmethod
     def from_json(cls, data: Json, *, rule_id: str | None = None) -> Rule:
-        """Read a rule; with ``rule_id`` it reads a POST body (which has no ``id`` nor ``used`` yet)."""
+        """Read a rule; with ``rule_id`` it reads a POST body (no ``used`` yet, and an ``id`` only when
+        the caller chose one: ``rule_id`` is the server's id for a body without)."""
         obj = _object(data, "rule")
-        allowed = {"item_id", "attempt", "nth", "times", "response"}
-        _check_keys(obj, allowed if rule_id else allowed | {"id", "used"}, "rule")
-        ident = rule_id or _str(obj, "id")
+        allowed = {"item_id", "attempt", "nth", "times", "response", "id"}
+        _check_keys(obj, allowed if rule_id else allowed | {"used"}, "rule")
+        ident = _str(obj, "id") or rule_id
         if not ident:
             raise ValueError("id: missing")
         return cls(

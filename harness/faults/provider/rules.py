@@ -42,9 +42,16 @@ class RuleBook:
         self._ids = itertools.count(1)
 
     def add(self, data: Json) -> Rule:
-        """Validate a ``POST /_control/rules`` body and append the rule (``ValueError`` if invalid)."""
+        """Validate a ``POST /_control/rules`` body and append the rule (``ValueError`` if invalid).
+
+        The body may choose the rule's ``id`` (a caller that registers the rule's removal before
+        adding it, so that an interrupt in between cannot leave an unknown rule behind); a chosen id
+        already in use is refused. Without one, the server numbers it ``r<n>``.
+        """
         with self._lock:
             rule = Rule.from_json(data, rule_id=f"r{next(self._ids)}")
+            if any(r.id == rule.id for r in self._rules):
+                raise ValueError(f"id: a rule {rule.id!r} exists already")
             self._rules.append(rule)
             return rule
 

@@ -61,9 +61,11 @@ def test_rule_round_trip_and_matching() -> None:
     assert Rule(id="r2").matches(None, None)  # no constraint: any call
 
 
-def test_rule_post_body_may_not_choose_its_id() -> None:
-    with pytest.raises(ValueError, match=r"unknown field.*id"):
-        Rule.from_json({"id": "mine"}, rule_id="r1")
+def test_rule_post_body_may_choose_its_id_and_not_its_use_count() -> None:
+    assert Rule.from_json({"id": "mine"}, rule_id="r1").id == "mine"
+    assert Rule.from_json({}, rule_id="r1").id == "r1"
+    with pytest.raises(ValueError, match=r"unknown field.*used"):
+        Rule.from_json({"used": 3}, rule_id="r1")
 
 
 def test_config_update_keeps_unnamed_fields_and_refuses_bools_as_ints() -> None:

@@ -36,6 +36,15 @@ def test_ids_are_never_reused_after_clear_or_remove() -> None:
     assert book.add({}).id == "r2"
 
 
+def test_a_chosen_id_is_kept_and_may_not_name_two_rules() -> None:
+    book = RuleBook()
+    assert book.add({"id": "outage-1"}).id == "outage-1"
+    with pytest.raises(ValueError, match="'outage-1' exists already"):
+        book.add({"id": "outage-1"})
+    assert book.remove("outage-1")
+    assert book.add({"id": "outage-1"}).id == "outage-1"  # removed: the id is free again
+
+
 def test_default_and_error_bodies() -> None:
     ok = render(Response(), seq=4, item_id="i", idempotency_key="k", rule_id=None, attempt=1)
     error = render(Response(status=422), seq=5, item_id="i", idempotency_key="k", rule_id="r3", attempt=2)
