@@ -6,7 +6,8 @@ Foreign exceptions (requests, psycopg, OSError, ...) are translated at each boun
     HarnessError                      base of everything the harness raises on purpose
     ├── ConfigError                   bad user input (target file, CLI flag): exit code 2
     ├── ServiceError                  a service could not be started, stopped or signalled
-    │   └── ReadinessTimeout          a readiness wait gave up (message: what was tried + hint)
+    │   ├── ReadinessTimeout          a readiness wait gave up (message: what was tried + hint)
+    │   └── BackendUnavailable        the backend cannot run here (no Docker engine, no image)
     ├── StoreError                    the embedded PostgreSQL failed (initdb, start, template copy)
     ├── FaultError                    a fault could not be injected or healed
     │   └── ProxyError                the fault proxy's API answered an error
@@ -47,6 +48,11 @@ class ServiceError(HarnessError):
 
 class ReadinessTimeout(ServiceError):
     """A readiness wait gave up; the message says what was tried and ends with a hint."""
+
+
+class BackendUnavailable(ServiceError):
+    """The chosen backend cannot run on this machine (no Docker engine, no image): every scenario
+    is ``unknown`` with this reason, never a finding."""
 
 
 class StoreError(HarnessError):

@@ -15,6 +15,7 @@ allure-pytest is active, each scenario gets its audit labels and attachments.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -137,56 +138,30 @@ def chaos_target(pytestconfig: pytest.Config) -> Any:
 
 @pytest.fixture(scope="session")
 def chaos_infra(pytestconfig: pytest.Config, chaos_target: Any) -> Iterator[Any]:
-    """Session-wide infrastructure of the chosen backend: PostgreSQL (local, docker), proxy, provider."""
-    backend = pytestconfig.getoption("--chaos-backend")
-    if backend == "docker":
-        from harness.stack.docker import docker_infra
+    """Session-wide infrastructure of the chosen backend (``harness.stack.backends``): PostgreSQL
+    (local, docker), proxy, provider; every scenario is ``unknown`` when the backend cannot run here."""
+    from harness.errors import BackendUnavailable
+    from harness.stack.backends import get_backend
 
-        yield from docker_infra(chaos_target)  # skips as unknown when there is no engine or image
-        return
-    if backend == "external":
-        from harness.stack.external import ExternalInfra
-
-        external = ExternalInfra(chaos_target)
+    backend = get_backend(pytestconfig.getoption("--chaos-backend"))
+    with contextlib.ExitStack() as opened:
         try:
-            external.start()
-            yield external
-        finally:
-            external.close()
-        return
-    from harness.process.pidfiles import PidFiles
-    from harness.stack.infra import LocalInfra
-
-    for line in PidFiles.default().reap_stale():
-        print(f"chaos-audit: {line}")
-    infra = LocalInfra(seed=pytestconfig.stash[SEED_KEY])
-    try:
-        infra.start()
+            infra = opened.enter_context(backend.infra(chaos_target, seed=pytestconfig.stash[SEED_KEY]))
+        except BackendUnavailable as exc:
+            pytest.skip(f"unknown: {exc}")
         yield infra
-    finally:
-        infra.close()
 
 
 @pytest.fixture
 def chaos_stack(chaos_infra: Any, chaos_target: Any, pytestconfig: pytest.Config) -> Iterator[Any]:
     """A fresh stack for one scenario (not started: the scenario chooses services and timing)."""
-    backend = pytestconfig.getoption("--chaos-backend")
+    from harness.stack.backends import get_backend
+
+    backend = get_backend(pytestconfig.getoption("--chaos-backend"))
     defects = [d for d in pytestconfig.getoption("--chaos-defect").split(",") if d]
-    seed = pytestconfig.stash[SEED_KEY]
-    if backend == "docker":
-        stack: Any = chaos_infra.new_stack(chaos_target, defects=defects, seed=seed)  # managed or compose
-    elif backend == "external":
-        from harness.stack.external import ExternalStack
-
-        stack = ExternalStack(chaos_infra, chaos_target)  # defects refused in pytest_configure
-    else:
-        from harness.stack.local import LocalStack
-
-        stack = LocalStack(chaos_infra, chaos_target, defects=defects, seed=seed)
-    try:
+    stack = backend.new_stack(chaos_infra, chaos_target, defects=defects, seed=pytestconfig.stash[SEED_KEY])
+    with contextlib.closing(stack):
         yield stack
-    finally:
-        stack.close()
 
 
 @pytest.fixture
@@ -194,6 +169,7 @@ def audit(request: pytest.FixtureRequest, chaos_stack: Any) -> Iterator[Any]:
     """The running scenario: stack, faults (healed in finally), history, state sampler, evidence, checks."""
     from harness.history import History
     from harness.scenario import AuditMeta, ScenarioRun
+    from harness.stack.lifecycle import audited, should_sample
 
     marker = request.node.get_closest_marker("audit")
     if marker is None:
@@ -203,24 +179,18 @@ def audit(request: pytest.FixtureRequest, chaos_stack: Any) -> Iterator[Any]:
     seed = request.config.stash[SEED_KEY]
     run = ScenarioRun(meta, chaos_stack, History(), seed=seed)
     request.node.stash[RUN_KEY] = run
-    if request.config.getoption("--chaos-backend") == "external":
+    backend = request.config.getoption("--chaos-backend")
+    if backend == "external":
         run.observe.exclude_earlier_batches()  # a running stack's store holds others' batches
-    if _should_sample(request.config, chaos_stack):
-        run.start_sampler()  # waits for the stack's database by itself
-    try:
+    report_dir = request.config.getoption("--chaos-report-dir")
+    history_path = Path(report_dir) / "histories" / f"{meta.id}.jsonl" if report_dir else None
+    with audited(
+        run.life,
+        sample=should_sample(backend, chaos_stack.target),  # waits for the stack's database by itself
+        history_path=history_path,
+        on_errors=lambda errors: print(f"chaos-audit: {meta.id}: " + "; ".join(errors)),
+    ):
         yield run
-    finally:
-        errors = run.faults.heal_all()
-        run.stop_sampler()  # after healing: a paused database would hold its last query
-        try:
-            run.history.add_ledger(
-                [e.to_json() if hasattr(e, "to_json") else e for e in chaos_stack.provider.ledger()]
-            )
-        except Exception as exc:  # the ledger is evidence, not a reason to fail teardown
-            errors.append(f"ledger: {exc}")
-        _save_history(request.config, meta.id, run)
-        if errors:
-            print(f"chaos-audit: {meta.id}: " + "; ".join(errors))
 
 
 def _skip_unmet_needs(config: pytest.Config, stack: Any, needs: tuple[str, ...]) -> None:
@@ -236,25 +206,6 @@ def _skip_unmet_needs(config: pytest.Config, stack: Any, needs: tuple[str, ...])
     missing = unmet(stack.target, needs, has_database=has_database)
     if missing:
         pytest.skip(UNKNOWN_PREFIX + "; ".join(missing))
-
-
-def _should_sample(config: pytest.Config, stack: Any) -> bool:
-    """Sample states into the history, except on someone's running database with the default query.
-
-    The default query reads every item; on an external (e.g. staging) database that could be
-    millions of rows, so there the target file must opt in by giving ``database.observations.items``.
-    """
-    if config.getoption("--chaos-backend") != "external":
-        return True
-    return "items" in stack.target.database.observations
-
-
-def _save_history(config: pytest.Config, scenario_id: str, run: Any) -> None:
-    report_dir = config.getoption("--chaos-report-dir")
-    if report_dir:
-        path = Path(report_dir) / "histories" / f"{scenario_id}.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        run.history.save(path)
 
 
 # -- verdicts ------------------------------------------------------------------------------------

@@ -39,11 +39,12 @@ from harness.faults.registry import FaultUse
 from harness.history import History
 from harness.sampler import DEFAULT_INTERVAL_S, StateSampler
 from harness.stack.base import Stack
+from harness.stack.lifecycle import Lifecycle
 from harness.target.absence import declared_absent, hint
 from harness.target.adapter import AdapterContext, build_adapter
 from harness.target.client import TargetClient
 from harness.target.holders import HolderMap
-from harness.target.observe import Observer, sample_queries
+from harness.target.observe import Observer
 from harness.verdict import Outcome, Verdict, absent_capability, decide
 
 UNKNOWN_PREFIX = "unknown: "
@@ -81,7 +82,9 @@ class ScenarioRun:
         self.meta = meta
         self.stack = stack
         self.history = history
-        self.faults = Faults(stack, history)
+        #: the history, faults and state sampler; the plugin's ``audit`` fixture closes it (heals)
+        self.life = Lifecycle(stack, history, canonical=lambda state: self.observe.canonical(state))
+        self.faults: Faults = self.life.faults
         self.seed = seed
         self.evidence_items: dict[str, Any] = {}
         self.checks: list[CheckResult] = []
@@ -93,30 +96,23 @@ class ScenarioRun:
         #: every contract field the scenario asked for (observations, controls, invariants, roles)
         self.used: set[str] = set()
         self._observer: Observer | None = None
-        #: the background state sampler (set by the plugin's ``audit`` fixture); it feeds the timelines
-        self.sampler: StateSampler | None = None
+
+    @property
+    def sampler(self) -> StateSampler | None:
+        """The background state sampler (started by the plugin's ``audit`` fixture); it feeds the
+        timelines."""
+        return self.life.sampler
 
     def start_sampler(self, *, interval: float = DEFAULT_INTERVAL_S) -> StateSampler:
         """Start sampling this stack's item and batch states into the history (idempotent).
 
         The sampler waits for the stack's database itself, so it may start before ``stack.start()``.
         """
-        if self.sampler is None or not self.sampler.running:
-            target = self.stack.target
-            self.sampler = StateSampler(
-                self.history,
-                lambda: self.stack.db_dsn,
-                interval=interval,
-                queries=sample_queries(target),
-                canonical=self.observe.canonical,
-            )
-            self.sampler.start()
-        return self.sampler
+        return self.life.start_sampler(interval=interval)
 
     def stop_sampler(self) -> None:
         """Stop the sampler (after a last sample); safe when it never started."""
-        if self.sampler is not None:
-            self.sampler.stop()
+        self.life.stop_sampler()
 
     # -- access -----------------------------------------------------------------------------------
     @property

@@ -38,11 +38,13 @@ SESSION_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", default=None, help="target file (YAML); default: the reference target")
+    from harness.stack.backends import BACKENDS
+
     parser.add_argument(
         "--backend",
         default="local",
-        choices=("local", "docker", "external"),
-        help="local processes (default), containers, or an already running stack",
+        choices=tuple(BACKENDS),
+        help="; ".join(f"{b.name}: {b.summary}" for b in BACKENDS.values()),
     )
     parser.add_argument(
         "--seed", default=None, type=int, help="seed of all randomness (default: the script's, or random)"
@@ -122,7 +124,7 @@ def build_session_plan(args: argparse.Namespace) -> SessionPlan:
 
 def main(args: argparse.Namespace) -> int:
     from harness.process.signals import heal_on_interrupt, shield_interrupts
-    from harness.session.stackup import open_stack
+    from harness.stack.lifecycle import open_stack
 
     plan = build_session_plan(args)
     say = _printer()
@@ -153,9 +155,9 @@ def _run_session(plan: SessionPlan, stack: Stack, cleanup: contextlib.ExitStack,
     from harness.session.engine import Session
     from harness.session.report import write_session_report
     from harness.session.script import save_script
+    from harness.stack.lifecycle import should_sample
 
-    sample = plan.backend != "external" or "items" in plan.target.database.observations
-    session = Session(stack, seed=plan.seed, sample=sample)
+    session = Session(stack, seed=plan.seed, sample=should_sample(plan.backend, plan.target))
 
     def report() -> list[str]:
         paths = write_session_report(

@@ -25,6 +25,7 @@ from harness.session import view
 from harness.session.checks import run_checks
 from harness.session.grammar import Command, CommandError, Names
 from harness.stack.base import Stack
+from harness.stack.lifecycle import Lifecycle
 from harness.target.client import TargetClient
 
 #: commands that only look (no op in the history; ``report`` and ``save`` only write files)
@@ -48,7 +49,6 @@ class Session:
         self.target = stack.target
         self.seed = seed
         self.history = History()
-        self.faults = Faults(stack, self.history)
         self.names = Names(services=tuple(self.target.services), links=tuple(self.target.links))
         self.lock = threading.RLock()  # commands and timed heals never interleave
         self.batches: list[str] = []
@@ -62,15 +62,18 @@ class Session:
             if stack.api_url
             else None
         )
-        self.sampler: StateSampler | None = None
-        if sample:
-            from harness.target.observe import Observer, sample_queries
+        from harness.target.observe import Observer
 
-            observer = Observer(self.target, lambda: stack.db_dsn or None)
-            queries = sample_queries(self.target)
-            self.sampler = StateSampler(
-                self.history, lambda: stack.db_dsn, queries=queries, canonical=observer.canonical
-            ).start()
+        observer = Observer(self.target, lambda: stack.db_dsn or None)
+        #: the history's faults and state sampler; ``close`` heals (the report adds the ledger)
+        self.life = Lifecycle(stack, self.history, canonical=observer.canonical)
+        self.faults: Faults = self.life.faults
+        if sample:
+            self.life.start_sampler()
+
+    @property
+    def sampler(self) -> StateSampler | None:
+        return self.life.sampler
 
     # -- running commands ---------------------------------------------------------------------------
     def run(self, cmd: Command) -> list[str]:
@@ -356,7 +359,4 @@ class Session:
             for timer, _ in self._timers.values():
                 timer.cancel()
             self._timers.clear()
-            errors = self.faults.heal_all()
-        if self.sampler is not None:
-            self.sampler.stop()  # after healing: a paused database would hold its last query
-        return errors
+            return self.life.close(ledger=False)  # heals, then stops sampling

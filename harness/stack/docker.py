@@ -12,16 +12,17 @@ unchanged. Every container is labelled with the run; see ``containers.py`` for c
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from harness.errors import ConfigError, ServiceError
+from harness.errors import BackendUnavailable, ConfigError, ServiceError
 from harness.faults.control_token import control_headers
 from harness.faults.provider.client import ProviderClient
 from harness.faults.proxy.client import ProxyClient
@@ -293,27 +294,28 @@ def _refuse_host_paths(name: str, templates: Sequence[str]) -> None:
         )
 
 
-def docker_infra(target: Target | None = None) -> Iterator[DockerInfra | ComposeInfra]:
-    """The session fixture's body for ``--chaos-backend docker`` (``yield from docker_infra(target)``).
+@contextlib.contextmanager
+def docker_infra(
+    target: Target | None = None, *, say: Callable[[str], object] = print
+) -> Iterator[DockerInfra | ComposeInfra]:
+    """The docker backend's run-wide infrastructure (``harness.stack.backends``), started.
 
     A target whose services name containers and have no commands (``harness/target/compose.yaml``)
     is audited in compose mode (:mod:`harness.stack.compose`): nothing is started. Otherwise the
-    stack's containers are started here. Skips the session's scenarios with the reason when there
-    is no engine or no harness image; removes leftovers of killed runs first; removes this run's
-    containers at the end, also on Ctrl-C (pytest tears fixtures down on KeyboardInterrupt).
-    Each scenario's stack is ``infra.new_stack(target, defects=...)``.
+    stack's containers are started here. ``BackendUnavailable`` when there is no engine or no
+    harness image (the plugin makes every scenario ``unknown`` with it); removes leftovers of
+    killed runs first; removes this run's containers at the end, also on Ctrl-C. Each scenario's
+    stack is ``infra.new_stack(target, defects=...)``.
     """
-    import pytest
-
     infra: DockerInfra | ComposeInfra
     try:
         lines = reap_leftovers(docker_client())
         infra = ComposeInfra(target) if target is not None and is_compose_target(target) else DockerInfra()
     except ServiceError as exc:
-        pytest.skip(f"unknown: docker backend unavailable: {exc}")
+        raise BackendUnavailable(f"docker backend unavailable: {exc}") from exc
     notes = infra.notes if isinstance(infra, DockerInfra) else []
     for line in [*lines, *notes]:
-        print(f"chaos-audit: {line}")
+        say(f"chaos-audit: {line}")
     try:
         infra.start()
         yield infra

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from harness.errors import HarnessError
+from harness.stack.backends import backend_names
 from harness.target.check import Finding
 from harness.target.model import Target
 from harness.target.needs import ScenarioNeeds, missing_handles, scenario_needs, unmet
@@ -31,7 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub.required = True
     check = sub.add_parser("check", help="validate a target file and exercise its contract on a live stack")
     check.add_argument("file", help="the target file (YAML), or 'reference'")
-    check.add_argument("--backend", default="local", choices=("local", "docker", "external"))
+    check.add_argument("--backend", default="local", choices=backend_names())
     check.add_argument("--seed", default=None, type=int, help="seed of all randomness (default: random)")
     check.add_argument("--static", action="store_true", help="only the file: start nothing")
 
@@ -66,7 +67,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _exercise(target: Target, backend: str, seed: int) -> list[Finding]:
-    from harness.session.stackup import open_stack
+    from harness.stack.lifecycle import open_stack
     from harness.target.check import ContractExercise
 
     with open_stack(target, backend, seed=seed, say=print, faults=False) as stack:

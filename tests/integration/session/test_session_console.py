@@ -203,3 +203,24 @@ def test_bad_input_exits_2_naming_the_field_with_nothing_started(session_env: Se
         assert message in result.stderr
         assert "starting the stack" not in result.stdout
     assert session_env.processes() == []
+
+
+def test_any_fault_of_the_registry_is_injected_by_name_and_healed(session_env: SessionEnv) -> None:
+    script = session_env.scratch / "inject.txt"
+    script.write_text(
+        "inject link_down worker-1-db\n"
+        "inject latency worker-2-db ms=150ms stream=downstream\n"
+        "status\n"
+        "heal worker-1-db\n"
+        "quit\n"
+    )
+    out = _replay(session_env, script)
+    assert "link_down worker-1-db: injected; heal worker-1-db removes it" in out
+    assert "faults: link_down worker-1-db" in out and "latency worker-2-db" in out
+    assert "healed: link_down worker-1-db" in out
+    started, healed = _fault_pairs(session_env)
+    assert sorted(started) == sorted(healed) == [("latency", "worker-2-db"), ("link_down", "worker-1-db")]
+    history = History.load(session_env.report_dir / "histories" / "SESSION.jsonl")
+    latency = next(f for f in history.faults() if f.name == "latency")
+    assert latency.details == {"ms": 150, "jitter": 0, "stream": "downstream"}
+    assert session_env.processes() == []

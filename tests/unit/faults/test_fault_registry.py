@@ -13,6 +13,7 @@ from harness.faults import registry
 from harness.faults.injector import Faults
 from harness.faults.registry import FaultUse, handle_needs
 from harness.history import History
+from harness.scenario import AuditMeta, ScenarioRun
 from harness.target.load import load_target
 
 
@@ -28,6 +29,7 @@ class RecordingStack:
         self.calls: list[str] = []
         self.interrupt = interrupt
         self.started = list(self.target.services)
+        self.left_out: set[str] = set()
         self.proxy = self.provider = self
 
     def __getattr__(self, name: str) -> Any:
@@ -176,3 +178,16 @@ def test_handle_needs_come_from_what_each_fault_acts_through() -> None:
         "handles.queue_store",
     )
     assert handle_needs([FaultUse.parse("kill api?")]) == ()  # optional: never makes it unknown
+
+
+def test_a_fault_the_catalogue_does_not_list_for_the_scenario_is_undeclared_use() -> None:
+    stack = RecordingStack()
+    run = ScenarioRun(AuditMeta(id="TEST-RR-002"), stack, History(), seed=1)  # type: ignore[arg-type]
+    stack.left_out = {"worker-2"}  # started with one worker: the other is held on a running stack
+    assert run.undeclared_use() == []
+    run.faults.pause("worker-1")
+    run.faults.latency("api-db", 100)
+    assert run.undeclared_use() == ["fault latency db", "fault pause worker"]
+    outside = ScenarioRun(AuditMeta(id="TEST-X-001"), stack, History(), seed=1)  # type: ignore[arg-type]
+    outside.faults.pause("worker-1")
+    assert outside.undeclared_use() == []  # not in the catalogue: nothing declared to compare with
