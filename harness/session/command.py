@@ -37,9 +37,9 @@ SESSION_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", default=None, help="target file (YAML); default: the reference target")
     from harness.stack.backends import BACKENDS
 
+    parser.add_argument("--target", default=None, help="target file (YAML); default: the reference target")
     parser.add_argument(
         "--backend",
         default="local",

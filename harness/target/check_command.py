@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from harness.errors import HarnessError
-from harness.stack.backends import backend_names
+from harness.stack.backends import backend_names, get_backend
 from harness.target.check import Finding
 from harness.target.model import Target
 from harness.target.needs import ScenarioNeeds, missing_handles, scenario_needs, unmet
@@ -45,7 +45,8 @@ def main(args: argparse.Namespace) -> int:
     scenarios = scenario_needs(scenarios_dir())
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
     print(f"chaos-audit target check: {target.name} ({path}), backend {args.backend}, seed {seed}")
-    has_db = args.backend != "external" or bool(target.database.dsn)
+    starts = get_backend(args.backend).starts_services  # else a running stack, faulted through handles
+    has_db = starts or bool(target.database.dsn)
     findings: list[Finding] = []
     if not args.static:
         try:
@@ -55,9 +56,7 @@ def main(args: argparse.Namespace) -> int:
             return EXIT_INCOMPLETE
         _print_findings(findings)
     broken = [f for f in findings if f.status == "broken"]
-    runnable = _print_scenarios(
-        target, scenarios, findings, has_database=has_db, handles=args.backend == "external"
-    )
+    runnable = _print_scenarios(target, scenarios, findings, has_database=has_db, handles=not starts)
     print(f"{runnable} of {len(scenarios)} scenarios can run; {len(scenarios) - runnable} will be unknown")
     if broken:
         names = ", ".join(dict.fromkeys(f.field for f in broken))
@@ -91,8 +90,9 @@ def _print_scenarios(
 ) -> int:
     """One line per scenario; returns how many can run.
 
-    ``handles``: the backend acts through fault handles (external): a scenario that kills, pauses
-    or stops services of a role is unknown when one of them has no handle, or a broken one.
+    ``handles``: the backend acts through fault handles (external): a scenario whose faults (the
+    catalogue's list, ``harness.catalog.faults``) act through the handles of services of a role is
+    unknown when one of them has no handle, or a broken one.
     """
     status = {f.field: f for f in findings}
     print("scenarios:")

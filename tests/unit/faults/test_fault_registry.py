@@ -191,3 +191,11 @@ def test_a_fault_the_catalogue_does_not_list_for_the_scenario_is_undeclared_use(
     outside = ScenarioRun(AuditMeta(id="TEST-X-001"), stack, History(), seed=1)  # type: ignore[arg-type]
     outside.faults.pause("worker-1")
     assert outside.undeclared_use() == []  # not in the catalogue: nothing declared to compare with
+
+
+def test_the_process_faults_a_target_file_allows_are_registered_service_faults() -> None:
+    from harness.target.model import ALL_PROCESS_FAULTS
+
+    for name in ALL_PROCESS_FAULTS:
+        assert registry.get(name).acts_on == "service"
+        assert registry.get(name).through == "handle"
