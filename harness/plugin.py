@@ -169,6 +169,7 @@ def audit(request: pytest.FixtureRequest, chaos_stack: Any) -> Iterator[Any]:
     """The running scenario: stack, faults (healed in finally), history, state sampler, evidence, checks."""
     from harness.history import History
     from harness.scenario import AuditMeta, ScenarioRun
+    from harness.stack.backends import get_backend
     from harness.stack.lifecycle import audited, should_sample
 
     marker = request.node.get_closest_marker("audit")
@@ -180,7 +181,7 @@ def audit(request: pytest.FixtureRequest, chaos_stack: Any) -> Iterator[Any]:
     run = ScenarioRun(meta, chaos_stack, History(), seed=seed)
     request.node.stash[RUN_KEY] = run
     backend = request.config.getoption("--chaos-backend")
-    if backend == "external":
+    if not get_backend(backend).starts_services:
         run.observe.exclude_earlier_batches()  # a running stack's store holds others' batches
     report_dir = request.config.getoption("--chaos-report-dir")
     history_path = Path(report_dir) / "histories" / f"{meta.id}.jsonl" if report_dir else None
@@ -200,9 +201,11 @@ def _skip_unmet_needs(config: pytest.Config, stack: Any, needs: tuple[str, ...])
     system cannot answer (a query on the wrong table) still ends the scenario unknown as it runs.
     """
     from harness.scenario import UNKNOWN_PREFIX
+    from harness.stack.backends import get_backend
     from harness.target.needs import unmet
 
-    has_database = config.getoption("--chaos-backend") != "external" or bool(stack.target.database.dsn)
+    starts = get_backend(config.getoption("--chaos-backend")).starts_services
+    has_database = starts or bool(stack.target.database.dsn)
     missing = unmet(stack.target, needs, has_database=has_database)
     if missing:
         pytest.skip(UNKNOWN_PREFIX + "; ".join(missing))
