@@ -26,7 +26,6 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from harness.faults.proxy.httpfault import HttpErrorStage
 from harness.faults.proxy.pipe import Pipe
@@ -64,14 +63,6 @@ def make_stage(toxic: Toxic) -> Stage:
     return STAGE_CLASSES[toxic.type.name](toxic)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Handover:
-    """A direction's state when the data loop hands its connection over (see :mod:`.pipe`)."""
-
-    backlog: bytes = b""
-    source_ended: bool = False
-
-
 class Connection:
     """One client connection relayed to one upstream connection (see module docstring)."""
 
@@ -84,7 +75,7 @@ class Connection:
         dice: Dice,
         pool: ThreadPool,
         on_closed: Callable[[Connection], None],
-        handover: dict[Direction, Handover] | None = None,
+        backlogs: dict[Direction, bytes] | None = None,
     ) -> None:
         self.client = client
         self.upstream = upstream
@@ -100,7 +91,7 @@ class Connection:
             self._wake = os.pipe()
             for sock in (client, upstream):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
-        handover = handover or {}
+        backlogs = backlogs or {}
         self.pipes = {
             direction: Pipe(
                 self,
@@ -109,8 +100,7 @@ class Connection:
                 dest,
                 dice=dice,
                 stages=[make_stage(toxic) for toxic in chains[direction]],
-                backlog=handover.get(direction, Handover()).backlog,
-                source_ended=handover.get(direction, Handover()).source_ended,
+                backlog=backlogs.get(direction, b""),
             )
             for direction, source, dest in (
                 (Direction.UPSTREAM, client, upstream),

@@ -17,11 +17,13 @@ removal) shut both sockets down and close them. A connection here never started 
 **Hand-over.** Toxics run on the threaded path, unchanged. When the first toxic is added to a live
 connection, :meth:`LoopLink.add_stage` asks the loop thread to stop watching both sockets, make
 them blocking and start a :class:`~harness.faults.proxy.link.Connection` on them, each direction
-taking the bytes its flow still had pending (written before anything else) and whether its source
-had already ended. All of that happens in the loop thread between two events of the link, so no
-byte is lost or reordered, and it is done before the API call that added the toxic returns. The
-connection stays threaded afterwards (a toxic-free threaded direction relays on its own reader
-thread, see :mod:`.pipe`); a connection already closing is left to close.
+taking the bytes its flow still had pending as a backlog written before anything else. All of
+that happens in the loop thread between two events of the link, so no byte is lost or reordered,
+and it is done before the API call that added the toxic returns. The connection stays threaded
+afterwards (a toxic-free threaded direction relays on its own reader thread, see :mod:`.pipe`).
+A connection already closing (a source has ended: a flow reads only when it has nothing pending,
+so an ended source has passed its end on at once) is left to close, as a threaded connection
+ignores a toxic added after its end of stream.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import socket
 import threading
 from collections.abc import Callable
 
-from harness.faults.proxy.link import Connection, Handover
+from harness.faults.proxy.link import Connection
 from harness.faults.proxy.loop import EDGE, ERRORS, IN, OUT, DataLoop
 from harness.faults.proxy.stages import Dice, Stage
 from harness.faults.proxy.threads import ThreadPool
@@ -53,19 +55,18 @@ class _State(enum.Enum):
 class _Flow:
     """One direction: ``source`` → ``dest``, with the bytes ``dest`` has not taken yet."""
 
-    __slots__ = ("dest", "direction", "finished", "pending", "source", "source_ended")
+    __slots__ = ("dest", "direction", "finished", "pending", "source")
 
     def __init__(self, direction: Direction, source: socket.socket, dest: socket.socket) -> None:
         self.direction = direction
         self.source = source
         self.dest = dest
         self.pending: memoryview | None = None
-        self.source_ended = False  #: the source gave its end (or an error); not read any more
-        self.finished = False  #: the end was passed on: ``dest`` is shut down
+        self.finished = False  #: the source ended (or failed) and ``dest`` is shut down
 
     @property
     def readable(self) -> bool:
-        return self.pending is None and not self.source_ended
+        return self.pending is None and not self.finished
 
 
 class LoopLink:
@@ -140,7 +141,6 @@ class LoopLink:
         except OSError:
             size = 0
         if not size:
-            flow.source_ended = True
             self._finish(flow)
             return
         try:
@@ -168,13 +168,10 @@ class LoopLink:
             flow.pending = pending[sent:]
             return
         flow.pending = None
-        if flow.source_ended:
-            self._finish(flow)
-        else:
-            self._update_masks()
+        self._update_masks()
 
     def _finish(self, flow: _Flow) -> None:
-        """Pass the source's end on: shut the destination down (its reader then ends too)."""
+        """The source ended: shut the destination down (the other flow then reads an end too)."""
         flow.finished = True
         with contextlib.suppress(OSError):
             flow.dest.shutdown(socket.SHUT_RDWR)
@@ -226,11 +223,8 @@ class LoopLink:
                 self._loop.unregister(fd)
             self.client.setblocking(True)
             self.upstream.setblocking(True)
-            handover = {
-                flow.direction: Handover(
-                    backlog=bytes(flow.pending) if flow.pending is not None else b"",
-                    source_ended=flow.source_ended,
-                )
+            backlogs = {
+                flow.direction: bytes(flow.pending) if flow.pending is not None else b""
                 for flow in self._flows
             }
             conn = self._threaded = Connection(
@@ -240,12 +234,25 @@ class LoopLink:
                 dice=self._dice,
                 pool=self._pool,
                 on_closed=lambda _conn: self._on_closed(self),
-                handover=handover,
+                backlogs=backlogs,
             )
         conn.add_stage(direction, stage)
         conn.start()
 
     # -- any thread ----------------------------------------------------------------------------
+
+    @property
+    def handed_over(self) -> bool:
+        """True once the connection runs on the threaded path (it had a toxic added)."""
+        return self._threaded is not None
+
+    def pending(self) -> dict[Direction, int]:
+        """Bytes read but not yet written, per direction (asks the loop thread; for tests)."""
+
+        def count() -> dict[Direction, int]:
+            return {flow.direction: len(flow.pending or b"") for flow in self._flows}
+
+        return self._loop.call(count)
 
     def abort(self) -> None:
         """Tear the connection down now: both peers see the close before this returns."""

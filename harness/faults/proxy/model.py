@@ -79,7 +79,7 @@ class Proxy:
         with self._lock:
             listener, self._listener = self._listener, None
             self.enabled = False
-            connections = self._live()
+            connections = self.live_connections()
         if listener is not None:
             listener.stop()
         for conn in connections:
@@ -90,7 +90,8 @@ class Proxy:
         with self._connections_lock:
             return len(self._connections)
 
-    def _live(self) -> list[Connection | LoopLink]:
+    def live_connections(self) -> list[Connection | LoopLink]:
+        """The live proxied connections, a snapshot (the proxy's own loops; tests)."""
         with self._connections_lock:
             return list(self._connections)
 
@@ -151,7 +152,7 @@ class Proxy:
         with self._lock:
             toxic.order = next(self._orders)
             self._chains[toxic.direction].append(toxic)
-            for conn in self._live():
+            for conn in self.live_connections():
                 conn.add_stage(toxic.direction, make_stage(toxic))
 
     def update_toxic(self, toxic: Toxic, *, attributes: Attributes, toxicity: float) -> None:
@@ -159,14 +160,14 @@ class Proxy:
         with self._lock:
             toxic.attributes = attributes
             toxic.toxicity = toxicity
-            for conn in self._live():
+            for conn in self.live_connections():
                 conn.update_stage(toxic.direction, toxic)
 
     def remove_toxic(self, toxic: Toxic) -> None:
         """Remove ``toxic`` everywhere; removing a ``timeout`` closes the connections that had it."""
         with self._lock:
             self._chains[toxic.direction].remove(toxic)
-            connections = self._live()
+            connections = self.live_connections()
             for conn in connections:
                 conn.remove_stage(toxic.direction, toxic)
         if toxic.type.name == "timeout":

@@ -13,8 +13,7 @@ Two paths, chosen per chunk:
 
 A connection that starts without toxics is relayed by the data loop (:mod:`.looplink`) and comes
 here only when its first toxic is added; what the loop had read but not yet written arrives as the
-pipe's *backlog*, written before anything else, and a source that had already ended arrives as
-``source_ended`` (its end of stream then travels through the new chain).
+pipe's *backlog*, written before anything else by whichever of its threads writes first.
 
 End of stream travels through the chain like data (``slow_close`` may hold it); when it reaches
 the end, the destination socket is shut down completely, which makes the other direction's
@@ -80,7 +79,6 @@ class Pipe:
         dice: Dice,
         stages: list[Stage],
         backlog: bytes = b"",
-        source_ended: bool = False,
     ) -> None:
         self.conn = conn
         self.direction = direction
@@ -90,7 +88,6 @@ class Pipe:
         self.write_lock = threading.Lock()
         self._send = conn.sender(dest)
         self._backlog = backlog
-        self._source_ended = source_ended
         self.reverse: Pipe | None = None
         self._lock = threading.Lock()
         self._signals_: _Signals | None = None
@@ -125,9 +122,6 @@ class Pipe:
 
     def _read_loop(self) -> None:
         if self._backlog and not self._write(b""):
-            return
-        if self._source_ended:
-            self._enqueue(None)
             return
         buffer = _read_buffer()
         view = memoryview(buffer)
