@@ -1,23 +1,28 @@
-"""The data loop: one thread that relays every connection without toxics, driven by ``epoll``.
+"""The data loops: threads that relay every connection without toxics, driven by ``epoll``.
 
-Why one event loop rather than threads for those links: with a thread per direction, 50 busy
-connections are 100 threads taking turns at the GIL, and every 64-byte message costs a thread
-wake-up plus a GIL hand-off (measured: ~26 µs of CPU per echo round trip, twice the official
-Toxiproxy's). One thread that asks the kernel which sockets are ready handles a whole batch of
-ready sockets per wake-up, never contends for the GIL, and costs ~8 µs per round trip.
+Why loops rather than a thread per direction for those links: 50 busy connections would be 100
+threads taking turns at the GIL, and every 64-byte message a thread wake-up plus a GIL hand-off
+(measured: ~22 µs of proxy CPU per echo round trip, the official Toxiproxy ~12 µs). A loop asks
+the kernel which of its sockets are ready and handles the whole batch per wake-up, with no
+contention: ~8 µs per round trip.
+
+Why two loops (:func:`default_count`, one per core up to two): the GIL lets one loop run Python
+while the other is inside ``send``/``recv``, where most of a small message's time goes, and on a
+busy machine two runnable threads get a fairer share of the CPU than one. More would only queue
+at the GIL. New links are dealt to the loops in turn; a link stays on its loop.
 
 Why plain ``select.epoll`` rather than asyncio or uvloop: measured on the same workload, asyncio's
-default loop costs ~5x more per message (its selector loop is Python code), uvloop about the
+default loop costs ~5x more per message (its selector loop is Python code) and uvloop about the
 same as a bare epoll loop; the bare loop needs no dependency and leaves the sockets in this
-package's hands, which the switch of a link to the toxic path needs (:mod:`.looplink`).
-``os.splice`` through a pipe was measured too: no faster on loopback for 64-byte or 16 KiB
-messages, and four more descriptors per connection.
+package's hands, which the hand-over of a link to the toxic path needs (:mod:`.looplink`).
+``os.splice`` through a pipe was measured too: on loopback no cheaper than ``recv_into`` +
+``send`` for 64-byte or bulk messages, for two more descriptors per direction.
 
-Threads meet the loop at three points only, all safe while it waits in ``epoll_wait``:
-:meth:`DataLoop.register` (the accept thread adds a link: ``epoll_ctl`` may be called from any
-thread), :meth:`DataLoop.call_soon` and :meth:`DataLoop.call` (run a function in the loop
-thread, waking it through an ``eventfd``). The loop never waits for another thread's lock
-beyond a few instructions, so :meth:`DataLoop.call` may be used while holding the proxy's lock.
+Threads meet a loop at two points, both safe while it waits in ``epoll_wait``:
+:meth:`DataLoop.call_soon` and :meth:`DataLoop.call` run a function in the loop thread, waking it
+through an ``eventfd`` (registering a new link is such a call, so only the loop thread ever
+touches a link's state). The loop thread never waits for another thread's lock beyond a few
+instructions, so :meth:`DataLoop.call` may be used while holding a proxy's lock.
 """
 
 from __future__ import annotations
@@ -47,6 +52,10 @@ EDGE = select.EPOLLET if hasattr(select, "EPOLLET") else 0
 ERRORS = select.EPOLLERR | select.EPOLLHUP if hasattr(select, "EPOLLERR") else 0
 
 T = TypeVar("T")
+
+
+class LoopClosed(RuntimeError):
+    """The data loop has stopped (the server is closing): nothing more runs in it."""
 
 
 class LoopClient(Protocol):
@@ -114,7 +123,7 @@ class DataLoop:
                 done.set()
 
         if not self.call_soon(run):
-            raise RuntimeError("the proxy's data loop is closed")
+            raise LoopClosed("the proxy's data loop is closed")
         if not done.wait(CALL_TIMEOUT):
             raise RuntimeError("the proxy's data loop did not answer")
         if failure:

@@ -35,7 +35,7 @@ import threading
 from collections.abc import Callable
 
 from harness.faults.proxy.link import Connection
-from harness.faults.proxy.loop import EDGE, ERRORS, IN, OUT, DataLoop
+from harness.faults.proxy.loop import EDGE, ERRORS, IN, OUT, DataLoop, LoopClosed
 from harness.faults.proxy.stages import Dice, Stage
 from harness.faults.proxy.threads import ThreadPool
 from harness.faults.proxy.toxics import Direction, Toxic
@@ -271,7 +271,7 @@ class LoopLink:
     def add_stage(self, direction: Direction, stage: Stage) -> None:
         """Add a toxic's stage: hands the connection over to the threaded path on the first one."""
         if self._threaded is None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: so is this connection
+            with contextlib.suppress(LoopClosed):  # the server is closing: so is this connection
                 self._loop.call(lambda: self._hand_over(direction, stage))
             return
         self._threaded.add_stage(direction, stage)
