@@ -16,7 +16,8 @@ What is measured, for each path (direct, our proxy, the official ``toxiproxy-ser
   puts on it):
 
   * echo: every connection keeps one 64-byte message in flight for ``--seconds``; operations
-    per second of all connections together and p50 of the round trips;
+    per second of all connections together and p50 of the round trips; then the same with
+    16 KiB messages, as MB/s echoed;
   * bulk: every connection streams 16 KiB writes into the sink (``--bulk-megabytes`` in all)
     until the sink has acknowledged each connection's total; MB/s of all together.
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import select
 import shutil
@@ -125,7 +127,11 @@ class Concurrent:
 
     echo_ops_per_s: float
     echo_p50_us: float
+    echo_16k_mb_per_s: float
     bulk_mb_per_s: float
+    #: CPU time (user + system) the proxy process spent per 64 B echo / per MB of bulk; NaN direct
+    cpu_per_echo_us: float = float("nan")
+    cpu_per_mb_us: float = float("nan")
 
 
 def _connect(port: int) -> socket.socket:
@@ -213,8 +219,8 @@ def backend() -> Iterator[tuple[int, int]]:
 
 
 @contextlib.contextmanager
-def proxy_process(command: list[str], api_port: int) -> Iterator[str]:
-    """Start a proxy server process and wait until its API answers."""
+def proxy_process(command: list[str], api_port: int) -> Iterator[tuple[str, int]]:
+    """Start a proxy server process and wait until its API answers; its URL and pid."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "warning"}
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{api_port}"
@@ -228,7 +234,7 @@ def proxy_process(command: list[str], api_port: int) -> Iterator[str]:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError(f"proxy did not start: {' '.join(command)}") from None
                 time.sleep(0.05)
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         try:
@@ -238,23 +244,24 @@ def proxy_process(command: list[str], api_port: int) -> Iterator[str]:
             proc.wait()
 
 
-def concurrent_echo(port: int, connections: int, seconds: float, warmup: float) -> tuple[float, float]:
-    """Operations/s and p50 (µs) of 64-byte echoes, one in flight on each of ``connections``."""
-    message = b"x" * ECHO_SIZE
+def concurrent_echo(
+    port: int, connections: int, seconds: float, warmup: float, size: int = ECHO_SIZE
+) -> tuple[float, float]:
+    """Operations/s and p50 (µs) of ``size``-byte echoes, one in flight on each of ``connections``."""
+    message = b"x" * size
     socks = [_connect(port) for _ in range(connections)]
     poller = select.epoll()
-    state: dict[int, list[object]] = {}
+    state: dict[int, list[object]] = {}  # fd -> [socket, bytes back so far, when sent]
     try:
-        for sock in socks:
-            sock.setblocking(False)
+        for sock in socks:  # blocking sends (one message never fills the buffers), polled reads
             poller.register(sock.fileno(), select.EPOLLIN)
             state[sock.fileno()] = [sock, 0, time.perf_counter_ns()]
-            sock.send(message)
+            sock.sendall(message)
         samples: list[int] = []
         begin = time.perf_counter_ns()
         measure_from = begin + int(warmup * 1e9)
         end = measure_from + int(seconds * 1e9)
-        buffer = bytearray(4096)
+        buffer = bytearray(max(size, 4096))
         now = begin
         while now < end:
             for fd, _events in poller.poll(1.0):
@@ -262,21 +269,21 @@ def concurrent_echo(port: int, connections: int, seconds: float, warmup: float) 
                 sock = entry[0]
                 assert isinstance(sock, socket.socket)
                 try:
-                    size = sock.recv_into(buffer)
+                    got = sock.recv_into(buffer, 0, socket.MSG_DONTWAIT)
                 except BlockingIOError:
                     continue
-                if not size:
+                if not got:
                     raise ConnectionError("connection closed during the benchmark")
-                got = entry[1] + size  # type: ignore[operator]
-                if got < ECHO_SIZE:
+                got += entry[1]  # type: ignore[operator]
+                if got < size:
                     entry[1] = got
                     continue
                 now = time.perf_counter_ns()
-                if now >= measure_from:
+                if measure_from <= now < end:
                     samples.append(now - entry[2])  # type: ignore[operator]
                 entry[1] = 0
                 entry[2] = now
-                sock.send(message)
+                sock.sendall(message)
             now = time.perf_counter_ns()
     finally:
         poller.close()
@@ -330,13 +337,38 @@ def concurrent_bulk(port: int, connections: int, megabytes: int) -> float:
     return per_connection * connections / elapsed / 1e6
 
 
-def measure_concurrent(echo_port: int, sink_port: int, args: argparse.Namespace) -> Concurrent:
-    """The many-connections figures for one path."""
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``), NaN without one."""
+    if pid is None:
+        return float("nan")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_concurrent(
+    echo_port: int, sink_port: int, args: argparse.Namespace, pid: int | None = None
+) -> Concurrent:
+    """The many-connections figures for one path (``pid``: the proxy's, to charge its CPU time)."""
+    before = cpu_seconds(pid)
     ops, p50 = concurrent_echo(echo_port, args.connections, args.seconds, args.warmup_seconds)
+    echo_cpu = cpu_seconds(pid) - before
+    big_ops, _p50 = concurrent_echo(
+        echo_port, args.connections, args.seconds, args.warmup_seconds, size=BULK_BLOCK
+    )
+    before = cpu_seconds(pid)
+    bulk = concurrent_bulk(sink_port, args.connections, args.bulk_megabytes)
+    bulk_cpu = cpu_seconds(pid) - before
+    echoes = ops * (args.seconds + args.warmup_seconds)  # the warm-up's echoes cost CPU too
     return Concurrent(
         echo_ops_per_s=ops,
         echo_p50_us=p50,
-        bulk_mb_per_s=concurrent_bulk(sink_port, args.connections, args.bulk_megabytes),
+        echo_16k_mb_per_s=big_ops * BULK_BLOCK / 1e6,
+        bulk_mb_per_s=bulk,
+        cpu_per_echo_us=echo_cpu / echoes * 1e6,
+        cpu_per_mb_us=bulk_cpu / (args.bulk_megabytes * 1.048576) * 1e6,
     )
 
 
@@ -358,7 +390,7 @@ def create_proxies(url: str, echo_port: int, sink_port: int) -> tuple[int, int]:
 
 
 def _ratio(value: float, base: float) -> str:
-    return f"{value / base:.2f}x" if base else "n/a"
+    return f"{value / base:.2f}x" if base and not math.isnan(base) and not math.isnan(value) else "n/a"
 
 
 def _row(label: str, direct: float, proxied: float) -> str:
@@ -403,16 +435,20 @@ def print_single_vs_official(direct: Figures, ours: Figures, official: Figures) 
 def print_concurrent(connections: int, columns: dict[str, Concurrent]) -> None:
     """Print the many-connections figures of every path and the ratios of ours to the others."""
     print(f"\n{connections} concurrent connections, no toxics")
-    print(f"{'metric':<26}" + "".join(f"{name:>12}" for name in columns), end="")
+    print(f"{'metric':<30}" + "".join(f"{name:>12}" for name in columns), end="")
     others = [name for name in columns if name != "ours"]
     print("".join(f"{'ours/' + name:>16}" for name in others))
     for label, attr in (
         ("64 B echo (ops/s)", "echo_ops_per_s"),
         ("64 B echo p50 (µs)", "echo_p50_us"),
+        ("16 KiB echo (MB/s)", "echo_16k_mb_per_s"),
         ("16 KiB bulk (MB/s)", "bulk_mb_per_s"),
+        ("proxy CPU / 64 B echo (µs)", "cpu_per_echo_us"),
+        ("proxy CPU / bulk MB (µs)", "cpu_per_mb_us"),
     ):
         values = {name: float(getattr(figures, attr)) for name, figures in columns.items()}
-        print(f"{label:<26}" + "".join(f"{value:>12.1f}" for value in values.values()), end="")
+        cells = "".join(f"{'-' if math.isnan(value) else f'{value:.1f}':>12}" for value in values.values())
+        print(f"{label:<30}{cells}", end="")
         print("".join(f"{_ratio(values['ours'], values[name]):>16}" for name in others))
 
 
@@ -458,11 +494,11 @@ def main() -> int:
         }
         for name, command in servers:
             api_port = _free_port()
-            with proxy_process([*command, str(api_port)], api_port) as url:
+            with proxy_process([*command, str(api_port)], api_port) as (url, pid):
                 proxy_echo, proxy_sink = create_proxies(url, echo_port, sink_port)
                 results[name] = (
                     measure(proxy_echo, proxy_sink, args) if single else None,
-                    measure_concurrent(proxy_echo, proxy_sink, args) if concurrent else None,
+                    measure_concurrent(proxy_echo, proxy_sink, args, pid) if concurrent else None,
                 )
     if single:
         direct = results["direct"][0]
