@@ -46,6 +46,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import requests
 
@@ -106,6 +107,8 @@ while True:
                 conn.sendall(b"k")
 """
 
+
+T = TypeVar("T")
 
 BULK_BLOCK = 16 * 1024
 ECHO_SIZE = 64
@@ -458,6 +461,14 @@ def official_server() -> str | None:
     return shutil.which("toxiproxy-server") or (str(fallback) if fallback.exists() else None)
 
 
+def median_of(rows: list[T]) -> T:
+    """The field-by-field median of several rounds' figures."""
+    first = rows[0]
+    return type(first)(  # type: ignore[call-arg]
+        **{name: statistics.median(getattr(row, name) for row in rows) for name in vars(first)}
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--round-trips", type=int, default=20000)
@@ -471,46 +482,51 @@ def main() -> int:
         "--bulk-megabytes", type=int, default=1024, help="MiB sent in all by the concurrent bulk test"
     )
     parser.add_argument("--only", choices=("single", "concurrent"), help="run one half only")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every path this many times, in turn, and print the medians (a busy machine)",
+    )
     args = parser.parse_args()
     if args.connections < 1:
         parser.error("--connections must be at least 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     single, concurrent = args.only in (None, "single"), args.only in (None, "concurrent")
     toxiproxy = official_server()
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.round_trips} round trips, "
         f"{args.megabytes} MiB, {args.connects} connects; {args.connections} connections: "
-        f"{args.seconds} s of echo, {args.bulk_megabytes} MiB of bulk; load average "
-        + " ".join(f"{load:.1f}" for load in os.getloadavg())
+        f"{args.seconds} s of echo, {args.bulk_megabytes} MiB of bulk; {args.rounds} round(s); "
+        "load average " + " ".join(f"{load:.1f}" for load in os.getloadavg())
     )
     servers = [("ours", [sys.executable, "-m", "harness.faults.proxy", "--port"])]
     if toxiproxy is not None:
         servers.append(("official", [toxiproxy, "-port"]))
-    with backend() as (echo_port, sink_port):
-        results: dict[str, tuple[Figures | None, Concurrent | None]] = {
-            "direct": (
-                measure(echo_port, sink_port, args) if single else None,
-                measure_concurrent(echo_port, sink_port, args) if concurrent else None,
-            )
-        }
-        for name, command in servers:
+    singles: dict[str, list[Figures]] = {}
+    concurrents: dict[str, list[Concurrent]] = {}
+    with backend() as (echo_port, sink_port), contextlib.ExitStack() as stack:
+        paths: dict[str, tuple[int, int, int | None]] = {"direct": (echo_port, sink_port, None)}
+        for name, command in servers:  # all started up front: an idle proxy costs no CPU
             api_port = _free_port()
-            with proxy_process([*command, str(api_port)], api_port) as (url, pid):
-                proxy_echo, proxy_sink = create_proxies(url, echo_port, sink_port)
-                results[name] = (
-                    measure(proxy_echo, proxy_sink, args) if single else None,
-                    measure_concurrent(proxy_echo, proxy_sink, args, pid) if concurrent else None,
-                )
+            url, pid = stack.enter_context(proxy_process([*command, str(api_port)], api_port))
+            paths[name] = (*create_proxies(url, echo_port, sink_port), pid)
+        for _round in range(args.rounds):
+            for name, (echo, sink, pid) in paths.items():
+                if single:
+                    singles.setdefault(name, []).append(measure(echo, sink, args))
+                if concurrent:
+                    concurrents.setdefault(name, []).append(measure_concurrent(echo, sink, args, pid))
     if single:
-        direct = results["direct"][0]
-        assert direct is not None
+        figures = {name: median_of(rows) for name, rows in singles.items()}
         for name, title in (("ours", "chaos-audit proxy"), ("official", "official toxiproxy-server")):
-            if name in results and results[name][0] is not None:
-                print_table(f"{title}, one connection, no toxics", direct, results[name][0])  # type: ignore[arg-type]
-        if "official" in results:
-            print_single_vs_official(direct, results["ours"][0], results["official"][0])  # type: ignore[arg-type]
+            if name in figures:
+                print_table(f"{title}, one connection, no toxics", figures["direct"], figures[name])
+        if "official" in figures:
+            print_single_vs_official(figures["direct"], figures["ours"], figures["official"])
     if concurrent:
-        columns = {name: figures[1] for name, figures in results.items() if figures[1] is not None}
-        print_concurrent(args.connections, columns)
+        print_concurrent(args.connections, {name: median_of(rows) for name, rows in concurrents.items()})
     if toxiproxy is None:
         print("\n(toxiproxy-server not found on PATH or in /usr/local/bin: not measured)")
     return 0
