@@ -1,21 +1,12 @@
 """A proxied connection without toxics, relayed by the data loop until its first toxic arrives.
 
 Each direction (a *flow*) reads what its source has into the loop's buffer and sends it to its
-destination at once; bytes the destination cannot take yet stay pending, and the flow stops
-reading its source until they are gone (back-pressure, as a blocking ``sendall`` would give).
-The epoll mask of each socket follows from the two flows that use it: ``IN`` while the flow
-reading it may read, ``OUT`` while the flow writing to it has pending bytes. A socket that is not
-being read is watched edge-triggered, so that a hang-up or error on it (which epoll always
-reports) wakes the loop once rather than at every wait.
-
-**Bulk flows are spliced.** Copying costs most of a bulk transfer's CPU: every byte is copied out
-of the kernel by ``recv`` and back in by ``send``. A flow whose reads come in large
-(:data:`SPLICE_FROM` bytes or more) moves to ``os.splice``: the source's data is moved into a
-kernel pipe of the flow's own and from there into the destination, never copied through Python
-(measured on loopback: ~0.4x the CPU per MB). Small messages stay on ``recv``/``send``, where the
-pipe would be one more step; a spliced flow whose reads come in small again goes back once its
-pipe is empty. The pipe is created at the first switch, so a connection that never carries bulk
-costs no extra descriptors. Bytes waiting in the pipe are pending bytes like any others.
+destination at once; bytes the destination cannot take yet become the flow's ``pending`` bytes,
+and the flow stops reading its source until they are gone (back-pressure, as a blocking
+``sendall`` would give). The epoll mask of each socket follows from the two flows that use it:
+``IN`` while the flow reading it may read, ``OUT`` while the flow writing to it has pending bytes.
+A socket that is not being read is watched edge-triggered, so that a hang-up or error on it
+(which epoll always reports) wakes the loop once rather than at every wait.
 
 Close semantics are those of the threaded path (:mod:`.link`, spec §4.2): the end of a source is
 passed on after its pending bytes by shutting the destination down completely, which makes the
@@ -39,8 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import fcntl
-import os
 import socket
 import threading
 from collections.abc import Callable
@@ -55,15 +44,6 @@ from harness.faults.proxy.toxics import Direction, Toxic
 _WAKE_FLUSH = OUT | ERRORS
 _WAKE_READ = IN | ERRORS
 
-#: a copied read at least this large moves the flow to splicing (see module docstring)
-SPLICE_FROM = 64 * 1024
-#: a spliced read smaller than this moves the flow back to copying (once its pipe is empty)
-SPLICE_UNTIL = 16 * 1024
-#: the kernel pipe of a spliced flow (asked for; the kernel may grant less)
-PIPE_SIZE = 1024 * 1024
-_CAN_SPLICE = hasattr(os, "splice") and hasattr(fcntl, "F_SETPIPE_SZ")
-_SPLICE_FLAGS = (os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK) if _CAN_SPLICE else 0
-
 
 class _State(enum.Enum):
     OPEN = "open"
@@ -75,69 +55,18 @@ class _State(enum.Enum):
 class _Flow:
     """One direction: ``source`` → ``dest``, with the bytes ``dest`` has not taken yet."""
 
-    __slots__ = (
-        "dest",
-        "dest_fd",
-        "direction",
-        "finished",
-        "pending",
-        "pipe",
-        "source",
-        "source_fd",
-        "spliced",
-        "splicing",
-    )
+    __slots__ = ("dest", "direction", "finished", "pending", "source")
 
     def __init__(self, direction: Direction, source: socket.socket, dest: socket.socket) -> None:
         self.direction = direction
         self.source = source
         self.dest = dest
-        self.source_fd = source.fileno()
-        self.dest_fd = dest.fileno()
-        self.pending: memoryview | None = None  #: copied bytes not sent yet
-        self.spliced = 0  #: bytes in the pipe not sent yet
-        self.splicing = False
-        self.pipe: tuple[int, int] | None = None  #: (read end, write end), made at the first splice
+        self.pending: memoryview | None = None
         self.finished = False  #: the source ended (or failed) and ``dest`` is shut down
 
     @property
-    def has_pending(self) -> bool:
-        return self.pending is not None or self.spliced > 0
-
-    @property
     def readable(self) -> bool:
-        return self.pending is None and not self.spliced and not self.finished
-
-    def start_splicing(self) -> None:
-        """Splice from now on, if a pipe can be had (else keep copying)."""
-        if self.pipe is None:
-            try:
-                self.pipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-            except OSError:  # out of descriptors: copying works too
-                return
-            with contextlib.suppress(OSError):  # over the user's pipe quota: the default size
-                fcntl.fcntl(self.pipe[1], fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-        self.splicing = True
-
-    def take_pending(self) -> bytes:
-        """Everything not sent yet, out of the flow (for the hand-over)."""
-        if self.pending is not None:
-            data, self.pending = bytes(self.pending), None
-            return data
-        parts: list[bytes] = []
-        while self.spliced > 0 and self.pipe is not None:
-            part = os.read(self.pipe[0], self.spliced)
-            if not part:
-                break
-            parts.append(part)
-            self.spliced -= len(part)
-        return b"".join(parts)
-
-    def close_pipe(self) -> None:
-        if self.pipe is not None:
-            os.close(self.pipe[0])
-            os.close(self.pipe[1])
-            self.pipe = None
+        return self.pending is None and not self.finished
 
 
 class LoopLink:
@@ -194,7 +123,7 @@ class LoopLink:
             return
         if events & _WAKE_FLUSH:
             flow = self._written_by[fd]
-            if flow.has_pending:
+            if flow.pending is not None:
                 self._flush(flow)
                 if self._state is not _State.OPEN:
                     return
@@ -204,9 +133,6 @@ class LoopLink:
                 self._read(flow)
 
     def _read(self, flow: _Flow) -> None:
-        if flow.splicing:
-            self._splice(flow)
-            return
         loop = self._loop
         try:
             size = flow.source.recv_into(loop.buffer)
@@ -227,45 +153,8 @@ class LoopLink:
         if sent < size:
             flow.pending = memoryview(bytes(loop.view[sent:size]))
             self._update_masks()
-        elif size >= SPLICE_FROM and _CAN_SPLICE:
-            flow.start_splicing()
-
-    def _splice(self, flow: _Flow) -> None:
-        assert flow.pipe is not None
-        try:
-            size = os.splice(flow.source_fd, flow.pipe[1], PIPE_SIZE, flags=_SPLICE_FLAGS)
-        except BlockingIOError:
-            return
-        except OSError:
-            size = 0
-        if not size:
-            self._finish(flow)
-            return
-        flow.spliced = size
-        if not self._splice_out(flow):
-            return
-        if flow.spliced:
-            self._update_masks()
-        elif size < SPLICE_UNTIL:
-            flow.splicing = False
-
-    def _splice_out(self, flow: _Flow) -> bool:
-        """Move the pipe's bytes on to the destination; False if the link was aborted."""
-        assert flow.pipe is not None
-        try:
-            flow.spliced -= os.splice(flow.pipe[0], flow.dest_fd, flow.spliced, flags=_SPLICE_FLAGS)
-        except BlockingIOError:
-            pass
-        except OSError:
-            self._abort_now()
-            return False
-        return True
 
     def _flush(self, flow: _Flow) -> None:
-        if flow.spliced:
-            if self._splice_out(flow) and not flow.spliced:
-                self._update_masks()
-            return
         pending = flow.pending
         assert pending is not None
         try:
@@ -294,7 +183,7 @@ class LoopLink:
     def _update_masks(self) -> None:
         for fd in self._fds:
             mask = (IN if self._read_by[fd].readable else EDGE) | (
-                OUT if self._written_by[fd].has_pending else 0
+                OUT if self._written_by[fd].pending is not None else 0
             )
             if mask != self._masks[fd]:
                 self._masks[fd] = mask
@@ -320,8 +209,6 @@ class LoopLink:
             self._state = _State.CLOSED
         for fd in self._fds:
             self._loop.unregister(fd)
-        for flow in self._flows:
-            flow.close_pipe()
         self.client.close()
         self.upstream.close()
         self._on_closed(self)
@@ -336,9 +223,10 @@ class LoopLink:
                 self._loop.unregister(fd)
             self.client.setblocking(True)
             self.upstream.setblocking(True)
-            backlogs = {flow.direction: flow.take_pending() for flow in self._flows}
-            for flow in self._flows:
-                flow.close_pipe()
+            backlogs = {
+                flow.direction: bytes(flow.pending) if flow.pending is not None else b""
+                for flow in self._flows
+            }
             conn = self._threaded = Connection(
                 client=self.client,
                 upstream=self.upstream,
@@ -362,7 +250,7 @@ class LoopLink:
         """Bytes read but not yet written, per direction (asks the loop thread; for tests)."""
 
         def count() -> dict[Direction, int]:
-            return {flow.direction: len(flow.pending or b"") + flow.spliced for flow in self._flows}
+            return {flow.direction: len(flow.pending or b"") for flow in self._flows}
 
         return self._loop.call(count)
 

@@ -16,18 +16,9 @@ from collections.abc import Callable
 import pytest
 from proxy_net import Handler, TcpServer, connect, recv_exact
 
-from harness.faults.proxy import looplink
 from harness.faults.proxy.looplink import LoopLink
 from harness.faults.proxy.server import ProxyServer
 from harness.faults.proxy.toxics import Direction
-
-
-@pytest.fixture(params=["spliced", "copied"])
-def bulk_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test with bulk flows spliced (the default) and with every flow copied."""
-    if request.param == "copied":
-        monkeypatch.setattr(looplink, "SPLICE_FROM", 1 << 62)
-    return str(request.param)
 
 
 def pattern(size: int, seed: int) -> bytes:
@@ -52,7 +43,7 @@ def only_loop_link(server: ProxyServer, name: str) -> LoopLink:
     return link
 
 
-def test_many_connections_relay_every_byte_both_ways(api, echo, server, bulk_path):
+def test_many_connections_relay_every_byte_both_ways(api, echo, server):
     port = api.proxy("many", echo.port)
     size = 2 * 1024 * 1024  # per connection and way: more than the loop's buffer, with back-pressure
     errors: list[BaseException] = []
@@ -80,7 +71,7 @@ def test_many_connections_relay_every_byte_both_ways(api, echo, server, bulk_pat
 
 
 def test_first_toxic_keeps_the_bytes_the_loop_holds_in_order(
-    api, server, tcp_server: Callable[[Handler], TcpServer], bulk_path
+    api, server, tcp_server: Callable[[Handler], TcpServer]
 ):
     release, drained = threading.Event(), threading.Event()
     received = bytearray()
@@ -103,7 +94,6 @@ def test_first_toxic_keeps_the_bytes_the_loop_holds_in_order(
         sender = threading.Thread(target=send_all_then_close)
         sender.start()
         link = only_loop_link(server, "handover")
-        # spliced: the held bytes are in the flow's kernel pipe; copied: in a Python buffer
         wait_until(lambda: link.pending()[Direction.UPSTREAM] > 0, "the loop holds unsent bytes")
         api.toxic("handover", "latency", {"latency": 1}, stream="upstream")
         assert link.handed_over
