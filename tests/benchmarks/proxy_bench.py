@@ -1,12 +1,16 @@
 """Benchmark of the fault proxy with no toxics: direct vs proxied, side by side in one run.
 
-Run: ``python tests/benchmarks/proxy_bench.py [--connections 50] [--seconds 3] [--only concurrent]``.
+Run: ``python tests/benchmarks/proxy_bench.py [--connections 50] [--rounds 3] [--only concurrent]``.
 A script run by hand: nothing asserts its figures, because they depend on the machine and on
-whatever else it is running.
+whatever else it is running. On a shared machine use ``--rounds`` (every path is measured in
+turn, round after round, and the medians are printed, so a burst of load hits all paths alike)
+and read the proxy-CPU rows, which load changes far less than rates; ``nice -n -10`` before the
+command makes the run less dependent on the neighbours.
 
 What is measured, for each path (direct, our proxy, the official ``toxiproxy-server``):
 
-* **one connection** (the latency a test through the proxy sees):
+* **one connection** (the latency a test through the proxy sees), printed as direct / proxied /
+  added / ratio for each proxy, then ours relative to the official server:
 
   * round trip of a 64-byte message through an echo server (p50 and p99, after a warm-up);
   * throughput of one connection, one direction, into a sink server that acknowledges the total;
@@ -19,12 +23,14 @@ What is measured, for each path (direct, our proxy, the official ``toxiproxy-ser
     per second of all connections together and p50 of the round trips; then the same with
     16 KiB messages, as MB/s echoed;
   * bulk: every connection streams 16 KiB writes into the sink (``--bulk-megabytes`` in all)
-    until the sink has acknowledged each connection's total; MB/s of all together.
+    until the sink has acknowledged each connection's total; MB/s of all together;
+  * the CPU time (user + system, from ``/proc``) each proxy process spent per 64-byte echo and
+    per MB of bulk: what the proxy costs, whoever else shares the machine.
 
 The echo/sink server is a single-threaded ``selectors`` loop in its own process and each proxy
 is started as a user would start it (``python -m harness.faults.proxy``, a subprocess), so the
-benchmark client, the server and the proxy do not share a GIL; the two proxies are measured one
-after the other, never at the same time. If ``toxiproxy-server`` is on PATH or in
+benchmark client, the server and the proxy do not share a GIL; both proxies are started up front
+(idle, they cost nothing) and measured one after the other, never at the same time. If ``toxiproxy-server`` is on PATH or in
 /usr/local/bin it is measured too, against the same servers, and the ratios of ours to it are
 printed; otherwise only the ratios to the direct path are.
 """
