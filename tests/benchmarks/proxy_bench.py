@@ -1,24 +1,47 @@
 """Benchmark of the fault proxy with no toxics: direct vs proxied, side by side in one run.
 
-Run: ``python tests/benchmarks/proxy_bench.py [--round-trips 20000] [--megabytes 1024]``.
+Run: ``python tests/benchmarks/proxy_bench.py [--connections 50] [--rounds 3] [--only concurrent]``.
+A script run by hand: nothing asserts its figures, because they depend on the machine and on
+whatever else it is running. On a shared machine use ``--rounds`` (every path is measured in
+turn, round after round, and the medians are printed, so a burst of load hits all paths alike)
+and read the proxy-CPU rows, which load changes far less than rates; ``nice -n -10`` before the
+command makes the run less dependent on the neighbours.
 
-What is measured (one loopback connection each, as DESIGN.md §8 asks):
+What is measured, for each path (direct, our proxy, the official ``toxiproxy-server``):
 
-* round trip of a 64-byte message through an echo server (p50 and p99, after a warm-up);
-* throughput of one connection, one direction, into a sink server that acknowledges the total;
-* connect time: ``connect()`` plus a 1-byte echo round trip on the new connection (p50).
+* **one connection** (the latency a test through the proxy sees), printed as direct / proxied /
+  added / ratio for each proxy, then ours relative to the official server:
 
-The echo/sink server is a single-threaded ``selectors`` loop in its own process and the proxy is started as a user would start it
-(``python -m harness.faults.proxy``, a subprocess), so the benchmark client, the server and the
-proxy do not share a GIL. If ``toxiproxy-server`` is on PATH or in /usr/local/bin it is measured
-too, against the same servers.
+  * round trip of a 64-byte message through an echo server (p50 and p99, after a warm-up);
+  * throughput of one connection, one direction, into a sink server that acknowledges the total;
+  * connect time: ``connect()`` plus a 1-byte echo round trip on the new connection (p50);
+
+* **many connections** (``--connections``, 50 by default; what a load test through the proxy
+  puts on it):
+
+  * echo: every connection keeps one 64-byte message in flight for ``--seconds``; operations
+    per second of all connections together and p50 of the round trips; then the same with
+    16 KiB messages, as MB/s echoed;
+  * bulk: every connection streams 16 KiB writes into the sink (``--bulk-megabytes`` in all)
+    until the sink has acknowledged each connection's total; MB/s of all together;
+  * the CPU time (user + system, from ``/proc``) each proxy process spent per 64-byte echo and
+    per MB of bulk: what the proxy costs, whoever else shares the machine.
+
+The echo/sink server is a single-threaded ``selectors`` loop in its own process and each proxy
+is started as a user would start it (``python -m harness.faults.proxy``, a subprocess), so the
+benchmark client, the server and the proxy do not share a GIL; both proxies are started up front
+(idle, they cost nothing) and measured one after the other, never at the same time. If ``toxiproxy-server`` is on PATH or in
+/usr/local/bin it is measured too, against the same servers, and the ratios of ours to it are
+printed; otherwise only the ratios to the direct path are.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
+import select
 import shutil
 import socket
 import statistics
@@ -29,6 +52,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import requests
 
@@ -90,6 +114,12 @@ while True:
 """
 
 
+T = TypeVar("T")
+
+BULK_BLOCK = 16 * 1024
+ECHO_SIZE = 64
+
+
 @dataclass(frozen=True, kw_only=True)
 class Figures:
     """One column of the result table."""
@@ -98,6 +128,19 @@ class Figures:
     rtt_p99_us: float
     mb_per_s: float
     connect_p50_us: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Concurrent:
+    """The many-connections figures of one path."""
+
+    echo_ops_per_s: float
+    echo_p50_us: float
+    echo_16k_mb_per_s: float
+    bulk_mb_per_s: float
+    #: CPU time (user + system) the proxy process spent per 64 B echo / per MB of bulk; NaN direct
+    cpu_per_echo_us: float = float("nan")
+    cpu_per_mb_us: float = float("nan")
 
 
 def _connect(port: int) -> socket.socket:
@@ -185,8 +228,8 @@ def backend() -> Iterator[tuple[int, int]]:
 
 
 @contextlib.contextmanager
-def proxy_process(command: list[str], api_port: int) -> Iterator[str]:
-    """Start a proxy server process and wait until its API answers."""
+def proxy_process(command: list[str], api_port: int) -> Iterator[tuple[str, int]]:
+    """Start a proxy server process and wait until its API answers; its URL and pid."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "warning"}
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{api_port}"
@@ -200,7 +243,7 @@ def proxy_process(command: list[str], api_port: int) -> Iterator[str]:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError(f"proxy did not start: {' '.join(command)}") from None
                 time.sleep(0.05)
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         try:
@@ -210,31 +253,162 @@ def proxy_process(command: list[str], api_port: int) -> Iterator[str]:
             proc.wait()
 
 
+def concurrent_echo(
+    port: int, connections: int, seconds: float, warmup: float, size: int = ECHO_SIZE
+) -> tuple[float, float]:
+    """Operations/s and p50 (µs) of ``size``-byte echoes, one in flight on each of ``connections``."""
+    message = b"x" * size
+    socks = [_connect(port) for _ in range(connections)]
+    poller = select.epoll()
+    state: dict[int, list[object]] = {}  # fd -> [socket, bytes back so far, when sent]
+    try:
+        for sock in socks:  # blocking sends (one message never fills the buffers), polled reads
+            poller.register(sock.fileno(), select.EPOLLIN)
+            state[sock.fileno()] = [sock, 0, time.perf_counter_ns()]
+            sock.sendall(message)
+        samples: list[int] = []
+        begin = time.perf_counter_ns()
+        measure_from = begin + int(warmup * 1e9)
+        end = measure_from + int(seconds * 1e9)
+        buffer = bytearray(max(size, 4096))
+        now = begin
+        while now < end:
+            for fd, _events in poller.poll(1.0):
+                entry = state[fd]
+                sock = entry[0]
+                assert isinstance(sock, socket.socket)
+                try:
+                    got = sock.recv_into(buffer, 0, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    continue
+                if not got:
+                    raise ConnectionError("connection closed during the benchmark")
+                got += entry[1]  # type: ignore[operator]
+                if got < size:
+                    entry[1] = got
+                    continue
+                now = time.perf_counter_ns()
+                if measure_from <= now < end:
+                    samples.append(now - entry[2])  # type: ignore[operator]
+                entry[1] = 0
+                entry[2] = now
+                sock.sendall(message)
+            now = time.perf_counter_ns()
+    finally:
+        poller.close()
+        for sock in socks:
+            sock.close()
+    if not samples:
+        raise RuntimeError("no echo completed during the measurement")
+    samples.sort()
+    return len(samples) / seconds, samples[len(samples) // 2] / 1000
+
+
+def concurrent_bulk(port: int, connections: int, megabytes: int) -> float:
+    """MB/s (10^6 bytes) of ``connections`` streams of 16 KiB writes into the sink, all together."""
+    per_connection = megabytes * 1024 * 1024 // connections // BULK_BLOCK * BULK_BLOCK
+    block = memoryview(bytes(BULK_BLOCK))
+    socks = [_connect(port) for _ in range(connections)]
+    poller = select.epoll()
+    left: dict[int, int] = {}
+    by_fd: dict[int, socket.socket] = {}
+    try:
+        start = time.perf_counter()
+        for sock in socks:
+            sock.sendall(struct.pack("!Q", per_connection))
+            sock.setblocking(False)
+            by_fd[sock.fileno()] = sock
+            left[sock.fileno()] = per_connection
+            poller.register(sock.fileno(), select.EPOLLOUT)
+        acknowledged = 0
+        while acknowledged < connections:
+            for fd, events in poller.poll(5.0):
+                sock = by_fd[fd]
+                if events & select.EPOLLOUT:
+                    remaining = left[fd]
+                    try:
+                        sent = sock.send(block[: min(BULK_BLOCK, remaining)])
+                    except BlockingIOError:
+                        continue
+                    left[fd] = remaining - sent
+                    if left[fd] == 0:
+                        poller.modify(fd, select.EPOLLIN)
+                elif events & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR):
+                    if sock.recv(1) != b"k":
+                        raise ConnectionError("sink connection closed during the benchmark")
+                    poller.unregister(fd)
+                    acknowledged += 1
+        elapsed = time.perf_counter() - start
+    finally:
+        poller.close()
+        for sock in socks:
+            sock.close()
+    return per_connection * connections / elapsed / 1e6
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``), NaN without one."""
+    if pid is None:
+        return float("nan")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_concurrent(
+    echo_port: int, sink_port: int, args: argparse.Namespace, pid: int | None = None
+) -> Concurrent:
+    """The many-connections figures for one path (``pid``: the proxy's, to charge its CPU time)."""
+    before = cpu_seconds(pid)
+    ops, p50 = concurrent_echo(echo_port, args.connections, args.seconds, args.warmup_seconds)
+    echo_cpu = cpu_seconds(pid) - before
+    big_ops, _p50 = concurrent_echo(
+        echo_port, args.connections, args.seconds, args.warmup_seconds, size=BULK_BLOCK
+    )
+    before = cpu_seconds(pid)
+    bulk = concurrent_bulk(sink_port, args.connections, args.bulk_megabytes)
+    bulk_cpu = cpu_seconds(pid) - before
+    echoes = ops * (args.seconds + args.warmup_seconds)  # the warm-up's echoes cost CPU too
+    return Concurrent(
+        echo_ops_per_s=ops,
+        echo_p50_us=p50,
+        echo_16k_mb_per_s=big_ops * BULK_BLOCK / 1e6,
+        bulk_mb_per_s=bulk,
+        cpu_per_echo_us=echo_cpu / echoes * 1e6,
+        cpu_per_mb_us=bulk_cpu / (args.bulk_megabytes * 1.048576) * 1e6,
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def through_proxy(url: str, echo_port: int, sink_port: int, args: argparse.Namespace) -> Figures:
-    """Create two proxies (echo, sink) on the server at ``url`` and measure through them."""
+def create_proxies(url: str, echo_port: int, sink_port: int) -> tuple[int, int]:
+    """Create two proxies (echo, sink) on the server at ``url``; their listening ports."""
     ports = []
     for name, port in (("bench_echo", echo_port), ("bench_sink", sink_port)):
         body = {"name": name, "listen": "127.0.0.1:0", "upstream": f"127.0.0.1:{port}"}
         answer = requests.post(f"{url}/proxies", json=body, timeout=5)
         answer.raise_for_status()
         ports.append(int(answer.json()["listen"].rsplit(":", 1)[1]))
-    return measure(ports[0], ports[1], args)
+    return ports[0], ports[1]
 
 
-def _row(label: str, direct: float, proxied: float, unit_added: bool = True) -> str:
+def _ratio(value: float, base: float) -> str:
+    return f"{value / base:.2f}x" if base and not math.isnan(base) and not math.isnan(value) else "n/a"
+
+
+def _row(label: str, direct: float, proxied: float) -> str:
     added = proxied - direct
-    ratio = proxied / direct if direct else float("nan")
-    return f"{label:<26}{direct:>12.1f}{proxied:>12.1f}{added:>+12.1f}{ratio:>10.2f}x"
+    return f"{label:<26}{direct:>12.1f}{proxied:>12.1f}{added:>+12.1f}{_ratio(proxied, direct):>11}"
 
 
 def print_table(title: str, direct: Figures, proxied: Figures) -> None:
-    """Print direct, proxied, added and ratio for each metric."""
+    """Print direct, proxied, added and ratio for each one-connection metric."""
     print(f"\n{title}")
     print(f"{'metric':<26}{'direct':>12}{'proxied':>12}{'added':>12}{'ratio':>11}")
     print(_row("round trip p50 (µs)", direct.rtt_p50_us, proxied.rtt_p50_us))
@@ -243,34 +417,124 @@ def print_table(title: str, direct: Figures, proxied: Figures) -> None:
     print(_row("connect+1st RTT p50 (µs)", direct.connect_p50_us, proxied.connect_p50_us))
 
 
+def print_single_vs_official(direct: Figures, ours: Figures, official: Figures) -> None:
+    """Ours relative to the official server on one connection (< 1 is better for times)."""
+    print("\none connection, ours / official (times: < 1 is better; throughput: > 1 is better)")
+    for label, mine, theirs in (
+        (
+            "added round trip p50",
+            ours.rtt_p50_us - direct.rtt_p50_us,
+            official.rtt_p50_us - direct.rtt_p50_us,
+        ),
+        (
+            "added round trip p99",
+            ours.rtt_p99_us - direct.rtt_p99_us,
+            official.rtt_p99_us - direct.rtt_p99_us,
+        ),
+        ("throughput", ours.mb_per_s, official.mb_per_s),
+        (
+            "added connect+1st RTT p50",
+            ours.connect_p50_us - direct.connect_p50_us,
+            official.connect_p50_us - direct.connect_p50_us,
+        ),
+    ):
+        print(f"{label:<28}{mine:>12.1f}{theirs:>12.1f}{_ratio(mine, theirs):>11}")
+
+
+def print_concurrent(connections: int, columns: dict[str, Concurrent]) -> None:
+    """Print the many-connections figures of every path and the ratios of ours to the others."""
+    print(f"\n{connections} concurrent connections, no toxics")
+    print(f"{'metric':<30}" + "".join(f"{name:>12}" for name in columns), end="")
+    others = [name for name in columns if name != "ours"]
+    print("".join(f"{'ours/' + name:>16}" for name in others))
+    for label, attr in (
+        ("64 B echo (ops/s)", "echo_ops_per_s"),
+        ("64 B echo p50 (µs)", "echo_p50_us"),
+        ("16 KiB echo (MB/s)", "echo_16k_mb_per_s"),
+        ("16 KiB bulk (MB/s)", "bulk_mb_per_s"),
+        ("proxy CPU / 64 B echo (µs)", "cpu_per_echo_us"),
+        ("proxy CPU / bulk MB (µs)", "cpu_per_mb_us"),
+    ):
+        values = {name: float(getattr(figures, attr)) for name, figures in columns.items()}
+        cells = "".join(f"{'-' if math.isnan(value) else f'{value:.1f}':>12}" for value in values.values())
+        print(f"{label:<30}{cells}", end="")
+        print("".join(f"{_ratio(values['ours'], values[name]):>16}" for name in others))
+
+
+def official_server() -> str | None:
+    """The official ``toxiproxy-server``, if this machine has one."""
+    fallback = Path("/usr/local/bin/toxiproxy-server")
+    return shutil.which("toxiproxy-server") or (str(fallback) if fallback.exists() else None)
+
+
+def median_of(rows: list[T]) -> T:
+    """The field-by-field median of several rounds' figures."""
+    first = rows[0]
+    return type(first)(  # type: ignore[call-arg]
+        **{name: statistics.median(getattr(row, name) for row in rows) for name in vars(first)}
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--round-trips", type=int, default=20000)
     parser.add_argument("--warmup", type=int, default=2000)
     parser.add_argument("--megabytes", type=int, default=1024, help="MiB sent in the throughput test")
     parser.add_argument("--connects", type=int, default=2000)
+    parser.add_argument("--connections", type=int, default=50, help="connections of the concurrent tests")
+    parser.add_argument("--seconds", type=float, default=3.0, help="measured time of the concurrent echo")
+    parser.add_argument("--warmup-seconds", type=float, default=0.5)
+    parser.add_argument(
+        "--bulk-megabytes", type=int, default=1024, help="MiB sent in all by the concurrent bulk test"
+    )
+    parser.add_argument("--only", choices=("single", "concurrent"), help="run one half only")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every path this many times, in turn, and print the medians (a busy machine)",
+    )
     args = parser.parse_args()
+    if args.connections < 1:
+        parser.error("--connections must be at least 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    single, concurrent = args.only in (None, "single"), args.only in (None, "concurrent")
+    toxiproxy = official_server()
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.round_trips} round trips, "
-        f"{args.megabytes} MiB, {args.connects} connects"
+        f"{args.megabytes} MiB, {args.connects} connects; {args.connections} connections: "
+        f"{args.seconds} s of echo, {args.bulk_megabytes} MiB of bulk; {args.rounds} round(s); "
+        "load average " + " ".join(f"{load:.1f}" for load in os.getloadavg())
     )
-    with backend() as (echo_port, sink_port):
-        direct = measure(echo_port, sink_port, args)
-        api_port = _free_port()
-        command = [sys.executable, "-m", "harness.faults.proxy", "--port", str(api_port)]
-        with proxy_process(command, api_port) as url:
-            proxied = through_proxy(url, echo_port, sink_port, args)
-        print_table("chaos-audit proxy (no toxics)", direct, proxied)
-        toxiproxy = shutil.which("toxiproxy-server") or (
-            "/usr/local/bin/toxiproxy-server" if Path("/usr/local/bin/toxiproxy-server").exists() else None
-        )
-        if toxiproxy is not None:
+    servers = [("ours", [sys.executable, "-m", "harness.faults.proxy", "--port"])]
+    if toxiproxy is not None:
+        servers.append(("official", [toxiproxy, "-port"]))
+    singles: dict[str, list[Figures]] = {}
+    concurrents: dict[str, list[Concurrent]] = {}
+    with backend() as (echo_port, sink_port), contextlib.ExitStack() as stack:
+        paths: dict[str, tuple[int, int, int | None]] = {"direct": (echo_port, sink_port, None)}
+        for name, command in servers:  # all started up front: an idle proxy costs no CPU
             api_port = _free_port()
-            with proxy_process([toxiproxy, "-port", str(api_port)], api_port) as url:
-                official = through_proxy(url, echo_port, sink_port, args)
-            print_table("official toxiproxy-server (no toxics)", direct, official)
-        else:
-            print("\n(toxiproxy-server not found on PATH or in /usr/local/bin: not measured)")
+            url, pid = stack.enter_context(proxy_process([*command, str(api_port)], api_port))
+            paths[name] = (*create_proxies(url, echo_port, sink_port), pid)
+        for _round in range(args.rounds):
+            for name, (echo, sink, pid) in paths.items():
+                if single:
+                    singles.setdefault(name, []).append(measure(echo, sink, args))
+                if concurrent:
+                    concurrents.setdefault(name, []).append(measure_concurrent(echo, sink, args, pid))
+    if single:
+        figures = {name: median_of(rows) for name, rows in singles.items()}
+        for name, title in (("ours", "chaos-audit proxy"), ("official", "official toxiproxy-server")):
+            if name in figures:
+                print_table(f"{title}, one connection, no toxics", figures["direct"], figures[name])
+        if "official" in figures:
+            print_single_vs_official(figures["direct"], figures["ours"], figures["official"])
+    if concurrent:
+        print_concurrent(args.connections, {name: median_of(rows) for name, rows in concurrents.items()})
+    if toxiproxy is None:
+        print("\n(toxiproxy-server not found on PATH or in /usr/local/bin: not measured)")
     return 0
 
 

@@ -6,8 +6,26 @@ the HTTP API and network behaviour of Toxiproxy 2.12 at the "semantics" level of
 HTTP-level ``http_error`` toxic. The client (:mod:`~harness.faults.proxy.client`) speaks only the
 documented API, so it drives the official Toxiproxy as well.
 
+Data path: two paths, because the two jobs pull in opposite directions.
+
+* **Connections without toxics** (the common case: a proxy sits on every link of the stack and a
+  load test puts many connections on it) are relayed by *data loops* (:mod:`.loop`,
+  :mod:`.looplink`): a thread per loop, up to two, each multiplexing its connections with
+  ``epoll``. A thread per direction instead makes 50 busy connections 100 threads taking turns
+  at the GIL, one wake-up and hand-off per message: the proxy then moved half the official
+  server's small messages. A loop handles a batch of ready sockets per wake-up for about a third
+  of that CPU per message; two loops let one run Python while the other is in a system call,
+  and the second loop costs nothing while idle.
+* **Connections with toxics** run each direction's chain on threads (:mod:`.pipe`,
+  :mod:`.link`), because toxics are written as "wait until this deadline, then pass this chunk
+  on", which a thread expresses directly and exactly (Toxiproxy's goroutine-per-stage model).
+  A connection that gets its first toxic while live is handed from its loop to threads between
+  two of its events, with the bytes the loop still held written first: nothing lost or
+  reordered, and done before the API call that added the toxic returns. It stays on threads.
+
 Module map: ``api`` (routes) · ``collection``/``model`` (proxies and toxics) · ``toxics`` (types,
-attributes, validation) · ``stages``/``httpfault`` (toxic behaviour) · ``pipe``/``link``/
-``listener`` (data path) · ``server``/``cli`` (process) · ``client``.
+attributes, validation) · ``stages``/``httpfault`` (toxic behaviour) · ``loop``/``looplink``
+(data path without toxics) · ``pipe``/``link`` (data path with toxics) · ``listener`` (accept,
+dial) · ``threads`` (thread pool) · ``server``/``cli`` (process) · ``client``.
 Nothing is imported here, so ``import harness.faults.proxy.client`` stays light.
 """

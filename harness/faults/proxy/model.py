@@ -4,6 +4,12 @@ Every change of the chains is applied to all live connections *before the method
 (spec §4.3), so an API call that added a toxic can be followed at once by traffic that must see
 it. The proxy lock orders chain changes with connection setup: a new connection either copies
 the chains under the lock or receives the change afterwards, never neither.
+
+A connection starts on the data loop (:class:`~harness.faults.proxy.looplink.LoopLink`) when the
+proxy has no toxic, else on threads (:class:`~harness.faults.proxy.link.Connection`); both take
+the same chain changes. The set of live connections has its own small lock, because the data loop
+removes closed connections from it while an API call may hold the proxy lock and wait for the
+loop (a hand-over, see :mod:`.looplink`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from dataclasses import dataclass
 from harness.faults.proxy.addr import bind_listener
 from harness.faults.proxy.link import Connection, make_stage
 from harness.faults.proxy.listener import Listener, dial
+from harness.faults.proxy.loop import DataLoops
+from harness.faults.proxy.looplink import LoopLink
 from harness.faults.proxy.stages import Dice
 from harness.faults.proxy.threads import ThreadPool
 from harness.faults.proxy.toxics import Attributes, Direction, Toxic
@@ -26,10 +34,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, kw_only=True)
 class Runtime:
-    """What all proxies of one server share: the seeded dice and the data-path thread pool."""
+    """What all proxies of one server share: the seeded dice, the data loops and thread pool."""
 
     dice: Dice
     pool: ThreadPool
+    loops: DataLoops | None  #: None where epoll is missing: every connection then runs on threads
 
 
 class Proxy:
@@ -45,7 +54,8 @@ class Proxy:
         self._chains: dict[Direction, list[Toxic]] = {Direction.UPSTREAM: [], Direction.DOWNSTREAM: []}
         self._orders = itertools.count(1)
         self._listener: Listener | None = None
-        self._connections: set[Connection] = set()
+        self._connections: set[Connection | LoopLink] = set()
+        self._connections_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -69,7 +79,7 @@ class Proxy:
         with self._lock:
             listener, self._listener = self._listener, None
             self.enabled = False
-            connections = list(self._connections)
+            connections = self.live_connections()
         if listener is not None:
             listener.stop()
         for conn in connections:
@@ -77,8 +87,13 @@ class Proxy:
 
     def connection_count(self) -> int:
         """Number of live proxied connections (for tests and logs)."""
-        with self._lock:
+        with self._connections_lock:
             return len(self._connections)
+
+    def live_connections(self) -> list[Connection | LoopLink]:
+        """The live proxied connections, a snapshot (the proxy's own loops; tests)."""
+        with self._connections_lock:
+            return list(self._connections)
 
     def _on_client(self, client: socket.socket) -> None:
         listener = self._listener
@@ -93,19 +108,32 @@ class Proxy:
                 client.close()
                 upstream.close()
                 return
-            conn = Connection(
-                client=client,
-                upstream=upstream,
-                chains={direction: list(chain) for direction, chain in self._chains.items()},
-                dice=self._runtime.dice,
-                pool=self._runtime.pool,
-                on_closed=self._forget,
-            )
-            self._connections.add(conn)
+            runtime = self._runtime
+            conn: Connection | LoopLink
+            if runtime.loops is not None and not any(self._chains.values()):
+                conn = LoopLink(
+                    client=client,
+                    upstream=upstream,
+                    loop=runtime.loops.pick(),
+                    dice=runtime.dice,
+                    pool=runtime.pool,
+                    on_closed=self._forget,
+                )
+            else:
+                conn = Connection(
+                    client=client,
+                    upstream=upstream,
+                    chains={direction: list(chain) for direction, chain in self._chains.items()},
+                    dice=runtime.dice,
+                    pool=runtime.pool,
+                    on_closed=self._forget,
+                )
+            with self._connections_lock:
+                self._connections.add(conn)
             conn.start()
 
-    def _forget(self, conn: Connection) -> None:
-        with self._lock:
+    def _forget(self, conn: Connection | LoopLink) -> None:
+        with self._connections_lock:
             self._connections.discard(conn)
 
     # -- toxics --------------------------------------------------------------------------------
@@ -124,24 +152,24 @@ class Proxy:
         with self._lock:
             toxic.order = next(self._orders)
             self._chains[toxic.direction].append(toxic)
-            for conn in self._connections:
-                conn.pipes[toxic.direction].add_stage(make_stage(toxic))
+            for conn in self.live_connections():
+                conn.add_stage(toxic.direction, make_stage(toxic))
 
     def update_toxic(self, toxic: Toxic, *, attributes: Attributes, toxicity: float) -> None:
         """Store new attributes/toxicity and restart the toxic on every live connection."""
         with self._lock:
             toxic.attributes = attributes
             toxic.toxicity = toxicity
-            for conn in self._connections:
-                conn.pipes[toxic.direction].update_stage(toxic)
+            for conn in self.live_connections():
+                conn.update_stage(toxic.direction, toxic)
 
     def remove_toxic(self, toxic: Toxic) -> None:
         """Remove ``toxic`` everywhere; removing a ``timeout`` closes the connections that had it."""
         with self._lock:
             self._chains[toxic.direction].remove(toxic)
-            connections = list(self._connections)
+            connections = self.live_connections()
             for conn in connections:
-                conn.pipes[toxic.direction].remove_stage(toxic)
+                conn.remove_stage(toxic.direction, toxic)
         if toxic.type.name == "timeout":
             for conn in connections:
                 conn.abort()

@@ -11,6 +11,10 @@ Two paths, chosen per chunk:
   path. The switch never reorders or drops bytes: the worker re-enables the fast path only with
   the lock held and the queue empty, and the reader only queues with the lock held.
 
+A connection that starts without toxics is relayed by the data loop (:mod:`.looplink`) and comes
+here only when its first toxic is added; what the loop had read but not yet written arrives as the
+pipe's *backlog*, written before anything else by whichever of its threads writes first.
+
 End of stream travels through the chain like data (``slow_close`` may hold it); when it reaches
 the end, the destination socket is shut down completely, which makes the other direction's
 reader see EOF in turn: a half close by either side tears down the whole connection (spec §4.2).
@@ -74,6 +78,7 @@ class Pipe:
         *,
         dice: Dice,
         stages: list[Stage],
+        backlog: bytes = b"",
     ) -> None:
         self.conn = conn
         self.direction = direction
@@ -81,6 +86,8 @@ class Pipe:
         self.dest = dest
         self.dice = dice
         self.write_lock = threading.Lock()
+        self._send = conn.sender(dest)
+        self._backlog = backlog
         self.reverse: Pipe | None = None
         self._lock = threading.Lock()
         self._signals_: _Signals | None = None
@@ -114,6 +121,8 @@ class Pipe:
             self.conn.spawn(self._work_loop)
 
     def _read_loop(self) -> None:
+        if self._backlog and not self._write(b""):
+            return
         buffer = _read_buffer()
         view = memoryview(buffer)
         recv_into = self.source.recv_into
@@ -134,7 +143,11 @@ class Pipe:
     def _write(self, data: bytes | memoryview) -> bool:
         try:
             with self.write_lock:
-                self.dest.sendall(data)
+                if self._backlog:  # whichever thread writes first sends the handed-over bytes first
+                    backlog, self._backlog = self._backlog, b""
+                    self._send(backlog)
+                if data:
+                    self._send(data)
         except OSError:
             self.conn.abort()
             return False

@@ -29,6 +29,8 @@ from harness.errors import ConfigError
 from harness.faults.control_token import UNAUTHORIZED_MESSAGE, WWW_AUTHENTICATE, authorized, server_token
 from harness.faults.proxy.api import Api, Response, dispatch
 from harness.faults.proxy.collection import ProxyCollection
+from harness.faults.proxy.loop import DataLoops, default_count
+from harness.faults.proxy.loop import available as loop_available
 from harness.faults.proxy.model import Runtime
 from harness.faults.proxy.stages import Dice
 from harness.faults.proxy.threads import ThreadPool
@@ -135,13 +137,17 @@ class ProxyServer:
         token: str | None = None,
     ) -> None:
         token = server_token(host, token, what="proxy API")
-        self.runtime = Runtime(dice=Dice(seed), pool=ThreadPool("proxy-data"))
+        self.runtime = Runtime(
+            dice=Dice(seed),
+            pool=ThreadPool("proxy-data"),
+            loops=DataLoops(default_count()) if loop_available() else None,
+        )
         self.proxies = ProxyCollection(self.runtime)
         try:
             self._api = Api(self.proxies)
             self._http = _ApiHttpServer((host, port), self._api, token)
         except OSError as exc:
-            self.runtime.pool.close()
+            self._close_runtime()
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", field="port") from exc
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -204,7 +210,12 @@ class ProxyServer:
             stopper.join()
         self._http.server_close()
         self.proxies.stop_all()
+        self._close_runtime()
+
+    def _close_runtime(self) -> None:
         self.runtime.pool.close()
+        if self.runtime.loops is not None:
+            self.runtime.loops.close()
 
     def __enter__(self) -> ProxyServer:
         return self.start()
