@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from harness.catalog.scenarios import (
     BY_ID,
+    DEFAULT_SECONDS,
+    DEFAULT_WEIGHT,
     ENTRIES,
     ORDER,
     RECOVERY_AUDIT,
@@ -25,6 +27,8 @@ from harness.catalog.scenarios import (
 
 __all__ = [
     "BY_ID",
+    "DEFAULT_SECONDS",
+    "DEFAULT_WEIGHT",
     "ENTRIES",
     "ORDER",
     "RECOVERY_AUDIT",

@@ -1,0 +1,76 @@
+"""How many scenarios run side by side (``--jobs`` of ``chaos-audit run`` and ``chaos-audit matrix``).
+
+Each parallel scenario gets a stack of its own (its own PostgreSQL, proxy, provider, services,
+temp dirs and pid records: one pytest worker each), so on the local backend they cannot see each
+other. The default follows the machine and the scenarios: the cores this process may use divided
+by the average ``weight`` of the selected scenarios (the share of a core each keeps busy, from the
+catalogue), at most :data:`MAX_DEFAULT_JOBS`; ``alone`` scenarios do not count, they run by
+themselves anyway.
+
+Where the harness does not own the stack, parallel scenarios would share it and interfere (one
+scenario's partition or outage would land in another's measurements), so there the default is 1
+and an explicit ``--jobs`` above 1 is refused (exit 2): the external backend, and the docker
+backend's compose mode (containers someone else started).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+
+from harness import catalog
+from harness.errors import ConfigError
+from harness.target.model import Target
+
+#: more workers than this only adds start-up cost and memory on the machines the audit targets
+MAX_DEFAULT_JOBS = 4
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity, e.g. under ``taskset`` or a CI quota)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def default_jobs(ids: Iterable[str], *, cores: int | None = None) -> int:
+    """Side-by-side scenarios for these ids on ``cores`` cores (default: this machine's)."""
+    cores = usable_cores() if cores is None else cores
+    entries = [catalog.entry(i) for i in ids]
+    weights = [e.weight if e else catalog.DEFAULT_WEIGHT for e in entries if not (e and e.alone)]
+    if not weights:
+        return 1
+    fit = math.floor(cores / (sum(weights) / len(weights)))
+    return max(1, min(fit, MAX_DEFAULT_JOBS, len(weights)))
+
+
+def shared_stack(backend: str, target: Target) -> str | None:
+    """Why the stack is shared with the world (parallel scenarios would interfere), or None."""
+    if backend == "external":
+        return "the external backend audits a running stack the harness does not own"
+    if backend == "docker":
+        from harness.stack.compose import is_compose_target
+
+        if is_compose_target(target):
+            return "the docker backend's compose mode audits containers the harness did not start"
+    return None
+
+
+def resolve_jobs(requested: int | None, *, backend: str, target: Target, ids: Iterable[str]) -> int:
+    """The number of workers for a run; raises ConfigError naming ``--jobs`` (exit 2) when refused."""
+    if requested is not None and requested < 1:
+        raise ConfigError(f"--jobs: must be 1 or more (got {requested})", field="--jobs")
+    shared = shared_stack(backend, target)
+    if shared is not None:
+        if requested is not None and requested > 1:
+            raise ConfigError(
+                f"--jobs {requested}: {shared}, so scenarios side by side would interfere "
+                "(one's faults in another's measurements); run them one at a time (--jobs 1)",
+                field="--jobs",
+            )
+        return 1
+    if requested is not None:
+        return requested
+    return default_jobs(ids) if backend == "local" else 1
