@@ -105,6 +105,8 @@ def test_with_every_worker_gone_the_schedule_is_over_with_work_left() -> None:
 
 
 def test_units_take_alone_and_seconds_from_the_catalogue() -> None:
-    units = units_of([{"id": "TEST-RR-Q03", "nodeid": "q::flood"}, {"id": "NOT-IN-CATALOGUE", "nodeid": "x::y"}])
+    units = units_of(
+        [{"id": "TEST-RR-Q03", "nodeid": "q::flood"}, {"id": "NOT-IN-CATALOGUE", "nodeid": "x::y"}]
+    )
     assert units[0].alone and units[0].seconds > 0
     assert not units[1].alone and units[1].nodeid == "x::y"
