@@ -2,10 +2,13 @@
 
 Each parallel scenario gets a stack of its own (its own PostgreSQL, proxy, provider, services,
 temp dirs and pid records: one pytest worker each), so on the local backend they cannot see each
-other. The default follows the machine and the scenarios: the cores this process may use divided
-by the average ``weight`` of the selected scenarios (the share of a core each keeps busy, from the
-catalogue), at most :data:`MAX_DEFAULT_JOBS`; ``alone`` scenarios do not count, they run by
-themselves anyway.
+other. The default follows the machine and the scenarios: the cores idle now (of those this
+process may use) divided by the average ``weight`` of the selected scenarios (the share of a core
+each keeps busy, from the catalogue), at most :data:`MAX_DEFAULT_JOBS`; ``alone`` scenarios do not
+count, they run by themselves anyway. Idle, not merely present: the scenarios' deadlines are real
+seconds, so on a runner already busy with something else (a CI job running tests beside the
+audit, a core kept busy) the default shrinks, down to one scenario at a time, rather than
+starving every stack. ``--jobs N`` overrides it.
 
 Where the harness does not own the stack, parallel scenarios would share it and interfere (one
 scenario's partition or outage would land in another's measurements), so there the default is 1
@@ -17,7 +20,9 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Iterable
+from pathlib import Path
 
 from harness import catalog
 from harness.errors import ConfigError
@@ -35,14 +40,39 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def default_jobs(ids: Iterable[str], *, cores: int | None = None) -> int:
-    """Side-by-side scenarios for these ids on ``cores`` cores (default: this machine's)."""
-    cores = usable_cores() if cores is None else cores
+def idle_cores(sample_s: float = 0.2) -> float:
+    """Cores idle right now, of those this process may use: ``/proc/stat`` over a short sample.
+
+    Instantaneous on purpose: the load average lags by a minute, so a busy loop started just
+    before the audit would not show in it. Where ``/proc/stat`` is missing, every usable core.
+    """
+    usable = usable_cores()
+    first = _cpu_times()
+    time.sleep(sample_s)
+    second = _cpu_times()
+    if first is None or second is None or second[1] <= first[1]:
+        return float(usable)
+    idle_share = (second[0] - first[0]) / (second[1] - first[1])
+    return min(float(usable), idle_share * (os.cpu_count() or usable))
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(idle + iowait, total) jiffies of all CPUs."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    except (OSError, ValueError, IndexError):
+        return None
+    return fields[3] + fields[4], sum(fields)
+
+
+def default_jobs(ids: Iterable[str], *, cores: float | None = None) -> int:
+    """Side-by-side scenarios for these ids on ``cores`` cores (default: those idle now)."""
+    cores = idle_cores() if cores is None else cores
     entries = [catalog.entry(i) for i in ids]
     weights = [e.weight if e else catalog.DEFAULT_WEIGHT for e in entries if not (e and e.alone)]
     if not weights:
         return 1
-    fit = math.floor(cores / (sum(weights) / len(weights)))
+    fit = math.floor(max(1.0, cores) / (sum(weights) / len(weights)))
     return max(1, min(fit, MAX_DEFAULT_JOBS, len(weights)))
 
 

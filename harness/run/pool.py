@@ -110,7 +110,7 @@ def run_parallel(plan: RunPlan, on_event: Callable[[dict[str, Any]], None]) -> C
             interrupted = True
             on_event({"event": "interrupt"})
             killed = stop_children([w.child for w in workers])
-        loop.step()  # the last events of every worker
+        loop.step(dispatch=not interrupted)  # the last events of every worker
     shutil.rmtree(alone_dir, ignore_errors=True)
     pidfiles.forget(alone_key)
     pidfiles.reap_stale()  # what a killed worker could not stop
@@ -167,7 +167,7 @@ class _Loop:
         self._ready: list[str] = []
         self._gone: list[str] = []
 
-    def step(self) -> None:
+    def step(self, *, dispatch: bool = True) -> None:
         for w in self.workers.values():
             if w.exited:
                 continue
@@ -178,7 +178,7 @@ class _Loop:
                 w.exited = True
                 w.close_feed()
                 self._exit(w)
-        if self.schedule is None:
+        if self.schedule is None or not dispatch:
             return
         for action in self.schedule.next_actions():
             worker = self.workers[action.worker]

@@ -71,3 +71,26 @@ def test_the_plan_carries_the_jobs_and_the_reproduce_line_does_not(tmp_path: Pat
     assert build_plan(_args("--jobs", "1", "--report-dir", str(tmp_path / "r"))).jobs == 1
     with pytest.raises(ConfigError, match="--jobs"):
         build_plan(_args("--jobs", "-1", "--report-dir", str(tmp_path / "r")))
+
+
+def test_the_default_counts_only_the_cores_idle_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A core kept busy by something else (a CI job beside the audit) is not counted: fewer jobs,
+    down to one at a time, rather than stacks starved past their real-second deadlines."""
+    from harness.run import jobs
+
+    monkeypatch.setattr(jobs.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(jobs, "usable_cores", lambda: 2)
+    monkeypatch.setattr(jobs.time, "sleep", lambda s: None)
+
+    def sampled(idle_share: float) -> None:
+        samples = iter([(1000, 2000), (1000 + int(idle_share * 1000), 3000)])  # (idle, total) jiffies
+        monkeypatch.setattr(jobs, "_cpu_times", lambda: next(samples))
+
+    sampled(0.95)
+    assert jobs.idle_cores() == pytest.approx(1.9)
+    sampled(0.95)
+    assert default_jobs(SHARED) == default_jobs(SHARED, cores=1.9) >= 2
+    sampled(0.5)  # one core busy
+    assert default_jobs(SHARED) == 1
+    monkeypatch.setattr(jobs, "_cpu_times", lambda: None)  # no /proc/stat: every usable core
+    assert jobs.idle_cores() == 2.0
