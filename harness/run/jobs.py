@@ -66,8 +66,9 @@ def _cpu_times() -> tuple[int, int] | None:
 
 
 def default_jobs(ids: Iterable[str], *, cores: float | None = None) -> int:
-    """Side-by-side scenarios for these ids on ``cores`` cores (default: those idle now)."""
-    cores = idle_cores() if cores is None else cores
+    """Side-by-side scenarios for these ids on ``cores`` cores (default: those idle now, counted
+    whole: a little background noise on an idle machine must not cost a job)."""
+    cores = round(idle_cores()) if cores is None else cores
     entries = [catalog.entry(i) for i in ids]
     weights = [e.weight if e else catalog.DEFAULT_WEIGHT for e in entries if not (e and e.alone)]
     if not weights:

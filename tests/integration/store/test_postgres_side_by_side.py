@@ -5,9 +5,14 @@ port and data dir, one cache is built for all, and nothing else is left behind."
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from harness.store import pgcache
 
@@ -25,10 +30,17 @@ with EmbeddedPostgres() as pg:
 """
 
 
-def test_servers_started_side_by_side_share_one_cache_and_nothing_else(tmp_path: Path) -> None:
-    pg_dir = tmp_path / "pg"
-    pg_dir.mkdir()
-    os.chmod(pg_dir, 0o755)  # as root the server runs as nobody, who must reach its data dir
+@pytest.fixture
+def pg_dir() -> Iterator[Path]:
+    """An empty folder for the clusters and the cache, that ``nobody`` can reach (a server started
+    as root runs as nobody; pytest's own tmp dirs are private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="chaos-audit-test-pg-"))
+    os.chmod(folder, 0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_servers_started_side_by_side_share_one_cache_and_nothing_else(pg_dir: Path, tmp_path: Path) -> None:
     env = {**os.environ, "CHAOS_AUDIT_PG_DIR": str(pg_dir), "CHAOS_AUDIT_STATE_DIR": str(tmp_path / "state")}
     workers = [
         subprocess.Popen([sys.executable, "-c", WORKER, f"w{i}"], env=env, stdout=subprocess.PIPE, text=True)

@@ -88,8 +88,8 @@ def test_the_default_counts_only_the_cores_idle_now(monkeypatch: pytest.MonkeyPa
 
     sampled(0.95)
     assert jobs.idle_cores() == pytest.approx(1.9)
-    sampled(0.95)
-    assert default_jobs(SHARED) == default_jobs(SHARED, cores=1.9) >= 2
+    sampled(0.95)  # an idle machine with a little background noise
+    assert default_jobs(SHARED) == default_jobs(SHARED, cores=2) >= 2
     sampled(0.5)  # one core busy
     assert default_jobs(SHARED) == 1
     monkeypatch.setattr(jobs, "_cpu_times", lambda: None)  # no /proc/stat: every usable core
