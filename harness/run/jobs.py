@@ -90,7 +90,8 @@ def shared_stack(backend: str, target: Target) -> str | None:
 
 
 def resolve_jobs(requested: int | None, *, backend: str, target: Target, ids: Iterable[str]) -> int:
-    """The number of workers for a run; raises ConfigError naming ``--jobs`` (exit 2) when refused."""
+    """The number of workers for a run of ``ids``; raises ConfigError naming ``--jobs`` (exit 2)
+    when refused. 1 means the serial run."""
     if requested is not None and requested < 1:
         raise ConfigError(f"--jobs: must be 1 or more (got {requested})", field="--jobs")
     shared = shared_stack(backend, target)
@@ -102,6 +103,8 @@ def resolve_jobs(requested: int | None, *, backend: str, target: Target, ids: It
                 field="--jobs",
             )
         return 1
-    if requested is not None:
-        return requested
-    return default_jobs(ids) if backend == "local" else 1
+    ids = list(ids)
+    jobs = requested if requested is not None else default_jobs(ids) if backend == "local" else 1
+    # no more workers than scenarios to share the machine (alone ones run on one kept at the end)
+    sharing = [i for i in ids if not ((e := catalog.entry(i)) is not None and e.alone)]
+    return max(1, min(jobs, len(sharing)))

@@ -63,6 +63,9 @@ def test_a_shared_stack_defaults_to_one_and_an_explicit_one_is_accepted() -> Non
     assert resolve_jobs(None, backend="docker", target=reference, ids=SHARED) == 1
     assert resolve_jobs(3, backend="docker", target=reference, ids=SHARED) == 3  # its own containers
     assert resolve_jobs(5, backend="local", target=reference, ids=SHARED) == 5
+    # never more workers than scenarios that share the machine: one scenario is a serial run
+    assert resolve_jobs(5, backend="local", target=reference, ids=["TEST-RR-006", "TEST-RR-Q03"]) == 1
+    assert resolve_jobs(5, backend="local", target=reference, ids=SHARED[:2]) == 2
 
 
 def test_the_plan_carries_the_jobs_and_the_reproduce_line_does_not(tmp_path: Path) -> None:
