@@ -5,8 +5,8 @@
     python tests/benchmarks/audit_bench.py --from DIR  # only analyse an existing report dir
 
 The audit runs twice in the same invocation, ``--jobs 1`` then the default ``--jobs`` (from the
-cores and the scenarios' weight), and the script prints both wall times, their ratio and whether
-the verdicts agree; ``--matrix`` does the same for ``chaos-audit matrix`` (about 10 minutes more).
+idle cores and the scenarios' weight; ``--jobs N`` here to force one), and the script prints both
+wall times, their ratio and whether the verdicts agree; ``--matrix`` does the same for ``chaos-audit matrix`` (about 10 minutes more).
 Nothing is asserted: run it by hand on a quiet machine (another process's load skews the ratio).
 
 Prints the stack's cold start and per-scenario reset (measured here), the wall time of the whole
@@ -126,9 +126,12 @@ def main() -> int:
         "--from", dest="from_dir", default=None, help="analyse this report dir instead of running"
     )
     parser.add_argument("--matrix", action="store_true", help="also time the matrix, serial and parallel")
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="jobs of the parallel runs (default: the command's default)"
+    )
     args = parser.parse_args()
     summary: list[tuple[str, tuple[float, Path], tuple[float, Path]]] = []
-    jobs = default_parallel_jobs()
+    jobs = args.jobs or default_parallel_jobs()
     if args.from_dir:
         report_dir, wall = Path(args.from_dir), None
     else:
@@ -141,7 +144,7 @@ def main() -> int:
         wall = run_audit(report_dir, jobs=1)
         parallel = root / "parallel"
         summary.append(
-            ("audit", (wall, report_dir / "audit.json"), (run_audit(parallel), parallel / "audit.json"))
+            ("audit", (wall, report_dir / "audit.json"), (run_audit(parallel, jobs), parallel / "audit.json"))
         )
         if args.matrix:
             m_serial, m_parallel = root / "matrix-serial", root / "matrix-parallel"
@@ -150,7 +153,7 @@ def main() -> int:
                 (
                     "matrix",
                     (serial_wall, m_serial / "matrix.json"),
-                    (run_matrix(m_parallel), m_parallel / "matrix.json"),
+                    (run_matrix(m_parallel, jobs), m_parallel / "matrix.json"),
                 )
             )
     data = json.loads((report_dir / "audit.json").read_text())
@@ -178,7 +181,7 @@ def main() -> int:
 
 
 def default_parallel_jobs() -> int:
-    """What ``--jobs`` defaults to here (the parallel runs use the default, this is for the print)."""
+    """What ``--jobs`` defaults to on this machine now."""
     from harness import catalog
     from harness.run.jobs import default_jobs
 
