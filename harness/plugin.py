@@ -11,6 +11,14 @@ scenario start and verdict (how ``chaos-audit run`` shows live progress from its
 ``--chaos-parent-fd N`` is that command's lifeline (the audit stops when the command dies);
 a one-line verdict with its key evidence is printed to the terminal after each scenario. When
 allure-pytest is active, each scenario gets its audit labels and attachments.
+
+Under pytest-xdist (``pytest scenarios -n 4``) each worker process has its own session, so its own
+stack (PostgreSQL, proxy, provider, pid records): scenarios on different workers never share one.
+The workers make the verdict records and ship each one to the controller on its teardown report
+(``chaos_record``); the controller alone writes the progress events, the terminal lines and
+``run.json``, so those outputs are the same as a serial run's. ``alone`` scenarios of the catalogue
+wait for the others and hold the machine (``--chaos-alone-lock``, :mod:`harness.run.alone`). The
+external backend refuses xdist: its stack is shared, parallel scenarios would interfere.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ SEED_KEY = pytest.StashKey[int]()
 RUN_KEY = pytest.StashKey[Any]()
 STARTED_KEY = pytest.StashKey[float]()
 COLLECTED_KEY = pytest.StashKey[list[dict[str, Any]]]()
+#: the xdist controller's temporary folder of alone locks (removed at the end)
+ALONE_DIR_KEY = pytest.StashKey[Path]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,6 +57,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--chaos-progress", default=None, help="append one JSON line per scenario start/verdict here"
     )
     group.addoption(
+        "--chaos-run-json",
+        default=None,
+        help="write the run record here (default: run.json in the report dir)",
+    )
+    group.addoption(
+        "--chaos-alone-lock",
+        default=None,
+        help="folder of the locks that keep alone scenarios alone across processes (set by the run)",
+    )
+    group.addoption(
         "--chaos-parent-fd",
         default=None,
         type=int,
@@ -56,18 +76,72 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "audit(id, title, task, severity): an audit scenario of CATALOG.md")
+    workerinput = getattr(config, "workerinput", None) or {}  # an xdist worker's, from its controller
     seed = config.getoption("--chaos-seed")
+    seed = workerinput.get("chaos_seed", seed)
     config.stash[SEED_KEY] = seed if seed is not None else random.SystemRandom().randrange(1, 2**31)
     config.stash[RECORD_KEY] = []
     config.stash[STARTED_KEY] = time.time()
     config.stash[COLLECTED_KEY] = []
+    if _xdist_controller(config):
+        _prepare_xdist(config)
     if config.getoption("--chaos-backend") == "external":
         _check_external(config)
+    alone = workerinput.get("chaos_alone_lock") or config.getoption("--chaos-alone-lock")
+    if alone:
+        from harness.run.alone import AloneGuard
+
+        config.pluginmanager.register(AloneGuard(Path(alone)), "chaos-audit-alone")
     parent_fd = config.getoption("--chaos-parent-fd")
-    if parent_fd is not None:
+    if parent_fd is not None and not _xdist_worker(config):  # the fd is the controller's, not a worker's
         from harness.run.watchdog import watch_parent
 
         watch_parent(parent_fd)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    alone = config.stash.get(ALONE_DIR_KEY, None)
+    if alone is not None:
+        import shutil
+
+        shutil.rmtree(alone, ignore_errors=True)
+
+
+# -- pytest-xdist: worker identity -------------------------------------------------------------
+def _xdist_worker(config: pytest.Config) -> str | None:
+    """This process's xdist worker id (``gw0``...), None outside xdist workers."""
+    workerinput = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else None
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    """True in the process that hands scenarios to xdist workers (it runs none itself)."""
+    if _xdist_worker(config) is not None or config.getoption("collectonly"):
+        return False
+    return bool(getattr(config.option, "numprocesses", None)) and getattr(config.option, "dist", "no") != "no"
+
+
+def _prepare_xdist(config: pytest.Config) -> None:
+    """Before the workers start: refuse a shared stack, give them one folder of alone locks."""
+    import tempfile
+
+    from harness.errors import ConfigError
+    from harness.run.jobs import shared_stack
+    from harness.target.load import load_target
+
+    try:
+        target, _ = load_target(config.getoption("--chaos-target"))
+    except ConfigError as exc:
+        raise pytest.UsageError(f"{exc} (field: {exc.field})") from exc
+    shared = shared_stack(config.getoption("--chaos-backend"), target)
+    if shared is not None:
+        raise pytest.UsageError(
+            f"-n/--numprocesses: {shared}, so scenarios side by side would interfere; "
+            "run them one at a time (without -n)"
+        )
+    config.pluginmanager.register(XdistController(config), "chaos-audit-xdist-controller")
+    if not config.getoption("--chaos-alone-lock"):
+        config.stash[ALONE_DIR_KEY] = Path(tempfile.mkdtemp(prefix="chaos-audit-alone-"))
 
 
 def _check_external(config: pytest.Config) -> None:
@@ -123,6 +197,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         marker = item.get_closest_marker("audit")
         if marker is not None:
             collected.append({**_meta_of(marker), "nodeid": item.nodeid})
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller announces (see pytest_testnodedown)
+        workeroutput["chaos_collected"] = collected
+        return
     _progress(session.config, {"event": "collected", "scenarios": collected})
 
 
@@ -252,6 +330,8 @@ def pytest_runtest_makereport(
             from harness.report.allure_results import attach_scenario
 
             attach_scenario(run, record)
+        if record is not None and _xdist_worker(item.config) is not None:
+            report.chaos_record = json.dumps(record, default=str)  # type: ignore[attr-defined]
 
 
 def _record_of(item: pytest.Item) -> dict[str, Any] | None:
@@ -367,16 +447,24 @@ def _progress(config: pytest.Config, event: dict[str, Any]) -> None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
-    """Around each scenario: a start event, then (after teardown) its verdict event and terminal line."""
+    """Around each scenario: a start event, then (after teardown) its verdict event and terminal line.
+
+    In an xdist worker the controller says both (``pytest_runtest_logstart`` / ``_logreport``).
+    """
     marker = item.get_closest_marker("audit")
-    if marker is not None:
+    worker = _xdist_worker(item.config) is not None
+    if marker is not None and not worker:
         _progress(item.config, {"event": "start", "id": marker.kwargs.get("id"), "nodeid": item.nodeid})
     yield
-    record = _record_of(item) if marker is not None else None
-    if record is None:
-        return
-    _progress(item.config, {"event": "verdict", **record})
-    reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+    record = _record_of(item) if marker is not None and not worker else None
+    if record is not None:
+        _announce(item.config, record)
+
+
+def _announce(config: pytest.Config, record: dict[str, Any], worker: str | None = None) -> None:
+    """A scenario's verdict: the progress event and the terminal line."""
+    _progress(config, {"event": "verdict", **record, **({"worker": worker} if worker else {})})
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         from harness.report.evidence import evidence_text
 
@@ -387,13 +475,62 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         )
 
 
+class XdistController:
+    """The xdist controller's side (registered in ``pytest_configure``): it runs no scenario, it
+    turns the workers' reports into the progress events, the terminal lines and the run record."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """What every worker must share (a worker parses the command line again, it does not get
+        the controller's options): the run's seed and the folder of the alone locks."""
+        node.workerinput["chaos_seed"] = self.config.stash[SEED_KEY]
+        alone = self.config.stash.get(ALONE_DIR_KEY, None) or self.config.getoption("--chaos-alone-lock")
+        node.workerinput["chaos_alone_lock"] = str(alone)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """The ``collected`` event, from the first worker's collection.
+
+        Only node ids are known here (the workers hold the items); a worker's full list, with
+        the audit ids, arrives when it finishes (``pytest_testnodedown``) and replaces this one.
+        """
+        if self.config.stash[COLLECTED_KEY]:
+            return
+        self.config.stash[COLLECTED_KEY] = [{"nodeid": i} for i in ids]
+        _progress(self.config, {"event": "collected", "scenarios": self.config.stash[COLLECTED_KEY]})
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        collected = (getattr(node, "workeroutput", None) or {}).get("chaos_collected")
+        current = self.config.stash[COLLECTED_KEY]
+        if collected and (not current or any("id" not in c for c in current)):
+            self.config.stash[COLLECTED_KEY] = list(collected)
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        ids = {c.get("nodeid"): c.get("id") for c in self.config.stash[COLLECTED_KEY]}
+        _progress(self.config, {"event": "start", "id": ids.get(nodeid), "nodeid": nodeid})
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        raw = getattr(report, "chaos_record", None)
+        if report.when != "teardown" or not raw:
+            return
+        record = json.loads(raw)
+        self.config.stash[RECORD_KEY].append(record)
+        node = getattr(report, "node", None)
+        worker = (getattr(node, "workerinput", None) or {}).get("workerid")
+        _announce(self.config, record, str(worker) if worker else None)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     report_dir = config.getoption("--chaos-report-dir")
-    if not report_dir:
+    if not report_dir or _xdist_worker(config) is not None:  # the xdist controller writes the record
         return
-    path = Path(report_dir)
-    path.mkdir(parents=True, exist_ok=True)
+    out = Path(config.getoption("--chaos-run-json") or Path(report_dir) / "run.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "seed": config.stash[SEED_KEY],
         "started_at": config.stash[STARTED_KEY],
@@ -409,7 +546,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "scenarios": config.stash[RECORD_KEY],
         "aborted": _aborted(),
     }
-    (path / "run.json").write_text(json.dumps(record, indent=2, default=str))
+    out.write_text(json.dumps(record, indent=2, default=str))
 
 
 def _aborted() -> str | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from harness.catalog.faults import SCENARIO_FAULTS, faults_of
 from harness.catalog.scenarios import (
     BY_ID,
+    DEFAULT_SECONDS,
+    DEFAULT_WEIGHT,
     ENTRIES,
     ORDER,
     RECOVERY_AUDIT,
@@ -27,6 +29,8 @@ from harness.catalog.scenarios import (
 
 __all__ = [
     "BY_ID",
+    "DEFAULT_SECONDS",
+    "DEFAULT_WEIGHT",
     "ENTRIES",
     "ORDER",
     "RECOVERY_AUDIT",

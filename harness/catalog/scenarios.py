@@ -4,6 +4,13 @@ The report needs this independently of which scenarios ran: the per-task table l
 the seeds' template, the score rule needs each id's severity as the catalogue fixes it (a scenario
 module cannot downgrade a CRITICAL finding), and ``--only`` is validated against these ids before
 anything starts. Defects link each id to the reference target's switch that proves it can fail.
+
+It also says how each scenario shares the machine in a parallel run (``chaos-audit run --jobs``,
+:mod:`harness.run.schedule`): ``alone`` scenarios run with nothing beside them, ``weight`` (the
+share of one CPU core a scenario keeps busy) sets how many run side by side by default
+(:mod:`harness.run.jobs`), and ``seconds`` orders them, the longest first. The figures were
+measured on the reference target, one scenario at a time on a 2-core machine; they steer the
+schedule, never a verdict.
 """
 
 from __future__ import annotations
@@ -53,6 +60,52 @@ TASKS: tuple[str, ...] = (
 )
 
 
+#: a scenario outside the catalogue (or not measured) counts as this much of a core, this long
+DEFAULT_WEIGHT = 0.6
+DEFAULT_SECONDS = 4.0
+#: scenarios that run alone: TEST-RR-Q03 floods the API with 1,200 jobs from locust and measures
+#: how the queue drains (it keeps both cores of a 2-core machine busy for ~15 s)
+ALONE = frozenset({"TEST-RR-Q03"})
+#: id -> (weight, seconds), measured one scenario at a time on the reference target (CPU time of the
+#: whole run less the run's own start-up, over the scenario's duration)
+_COST: dict[str, tuple[float, float]] = {
+    "TEST-RR-001": (0.9, 2),
+    "TEST-RR-002": (1.1, 1),
+    "TEST-RR-003": (0.6, 2),
+    "TEST-RR-004": (0.8, 2),
+    "TEST-RR-005": (0.4, 6),
+    "TEST-RR-006": (0.6, 2),
+    "TEST-RR-007": (0.6, 3),
+    "TEST-RR-008": (0.5, 2),
+    "TEST-RR-T01": (0.3, 5),
+    "TEST-RR-T02": (0.3, 4),
+    "TEST-RR-P01": (0.9, 1),
+    "TEST-RR-P02": (0.4, 3),
+    "TEST-RR-R01": (0.6, 2),
+    "TEST-RR-R02": (0.8, 1),
+    "TEST-RR-R03": (0.8, 2),
+    "TEST-RR-RE01": (0.5, 2),
+    "TEST-RR-RE02": (0.6, 4),
+    "TEST-RR-SL01": (0.7, 2),
+    "TEST-RR-SL02": (0.8, 2),
+    "TEST-RR-Q01": (0.6, 4),
+    "TEST-RR-Q02": (0.6, 7),
+    "TEST-RR-Q03": (1.2, 12),
+    "TEST-RR-S01": (0.4, 9),
+    "TEST-RR-S02": (0.4, 10),
+    "TEST-RR-O01": (0.4, 7),
+    "TEST-RR-O02": (1.1, 2),
+    "TEST-WR-001": (1.1, 2),
+    "TEST-WR-002": (1.0, 2),
+    "TEST-WR-003": (0.6, 3),
+    "TEST-WR-004": (0.5, 6),
+    "TEST-WR-005": (0.6, 9),
+    "TEST-WR-006": (0.4, 8),
+    "TEST-WR-007": (0.7, 3),
+    "TEST-WR-008": (0.8, 4),
+}  # fmt: skip
+
+
 @dataclass(frozen=True, kw_only=True)
 class CatalogEntry:
     """One row of CATALOG.md: ``short`` is the seed template's Description column."""
@@ -64,13 +117,22 @@ class CatalogEntry:
     short: str
     severity: Severity
     defects: tuple[str, ...]
+    #: runs with nothing beside it: a flood or a measurement that needs the machine to itself (and
+    #: would starve the scenarios next to it, whose own deadlines are real seconds)
+    alone: bool = False
+    #: the share of one CPU core it keeps busy while it runs (its services, the sampler, the client)
+    weight: float = DEFAULT_WEIGHT
+    #: how long it usually takes on the reference target (seconds): the longest start first
+    seconds: float = DEFAULT_SECONDS
 
 
 def _e(id_: str, task: str, title: str, short: str, severity: str, *defects: str) -> CatalogEntry:
     audit = {TASKS[0]: RECOVERY_AUDIT, TASKS[-1]: WORKFLOW_AUDIT}.get(task, RELIABILITY_AUDIT)
+    weight, seconds = _COST.get(id_, (DEFAULT_WEIGHT, DEFAULT_SECONDS))
     return CatalogEntry(
-        id=id_, audit=audit, task=task, title=title, short=short, severity=Severity(severity), defects=defects
-    )
+        id=id_, audit=audit, task=task, title=title, short=short, severity=Severity(severity),
+        defects=defects, alone=id_ in ALONE, weight=weight, seconds=seconds,
+    )  # fmt: skip
 
 
 _R, _T, _P, _Y, _U, _L, _Q, _S, _O, _W = TASKS

@@ -2,6 +2,9 @@
 
 Writes ``DIR/matrix.json`` and ``DIR/matrix.html`` (defects x scenarios), and keeps each run's
 ``run.json`` and ``pytest.log`` under ``DIR/correct`` and ``DIR/defects/<name>`` for diagnosis.
+``--jobs N`` runs the correct target's scenarios N side by side (as ``chaos-audit run --jobs``
+does), then N defect rows side by side, each on its own stack (:mod:`harness.matrix.rows`); the
+verdicts, files and printed lines (in the plan's order) are the serial matrix's.
 Exit codes: 0 every defect detected and no false positive, 1 otherwise, 2 bad usage, 3 interrupted.
 """
 
@@ -12,7 +15,7 @@ import dataclasses
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.cli import EXIT_GATE_FAILED, EXIT_INCOMPLETE, EXIT_OK
@@ -30,15 +33,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--defects", default=None, metavar="NAME[,NAME...]", help="only these defects")
     parser.add_argument("--seed", default=None, type=int, help="seed of all randomness (default: random)")
     parser.add_argument("--skip-correct", action="store_true", help="do not run the correct target first")
+    parser.add_argument(
+        "--jobs",
+        default=None,
+        type=int,
+        metavar="N",
+        help="defect rows (and the correct target's scenarios) side by side, each on its own stack "
+        "(default: from the cores and the scenarios' weight)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the outcome")
 
 
 def main(args: argparse.Namespace) -> int:
     from harness.matrix.html import write_html
     from harness.matrix.model import Matrix, Row, defect_plan
-    from harness.run.child import run_child
+    from harness.matrix.rows import RowRun, run_rows
+    from harness.run.child import ChildOutcome, run_child
     from harness.run.command import read_run_json
-    from harness.run.plan import build_plan
+    from harness.run.console import InOrder
+    from harness.run.jobs import resolve_jobs
+    from harness.run.plan import build_plan, built_ids, scenarios_dir
+    from harness.run.pool import run_parallel
     from harness.target.load import load_target
 
     wanted = [d.strip() for d in (args.defects or "").split(",") if d.strip()]
@@ -57,6 +72,8 @@ def main(args: argparse.Namespace) -> int:
         where = "the target's defects.caught_by" if caught_by else "the catalogue"
         raise ConfigError(f"--defects: no scenario of {where} names {', '.join(unknown)}", field="--defects")
     _validate_ids(plan_by_defect)
+    every_id = sorted(built_ids(scenarios_dir()) | {i for ids in plan_by_defect.values() for i in ids})
+    jobs = resolve_jobs(getattr(args, "jobs", None), backend="local", target=target, ids=every_id)
     report_dir = Path(args.report_dir).expanduser().resolve()
     run_args = argparse.Namespace(
         target=args.target,
@@ -67,24 +84,21 @@ def main(args: argparse.Namespace) -> int:
         report_dir=str(report_dir / "correct"),
         fail_on="high",
         quiet=True,
+        jobs=1,
     )
     base = build_plan(run_args)
     say = _printer(args.quiet)
+    side_by_side = f", {jobs} side by side" if jobs > 1 else ""
     say(
         f"chaos-audit matrix: target {target.name}, seed {base.seed}, "
-        f"{len(plan_by_defect)} defect(s) -> {report_dir}"
+        f"{len(plan_by_defect)} defect(s){side_by_side} -> {report_dir}"
     )
     correct: dict[str, str] = {}
     undeclared: dict[str, set[str]] = {}
     rows: list[Row] = []
     interrupted = False
 
-    def run(plan_dir: Path, only: Sequence[str], defects: Sequence[str]) -> dict[str, str] | None:
-        nonlocal interrupted
-        plan_dir.mkdir(parents=True, exist_ok=True)
-        plan = dataclasses.replace(base, report_dir=plan_dir, only=tuple(only), defects=tuple(defects))
-        outcome = run_child(plan, lambda event: None)
-        interrupted = interrupted or outcome.interrupted
+    def verdicts_of(plan_dir: Path) -> dict[str, str] | None:
         record = read_run_json(plan_dir / "run.json")
         if record is None:
             return None
@@ -96,22 +110,46 @@ def main(args: argparse.Namespace) -> int:
     started = time.monotonic()
     if not args.skip_correct:
         t0 = time.monotonic()
-        correct = run(report_dir / "correct", (), ()) or {}
+        (report_dir / "correct").mkdir(parents=True, exist_ok=True)
+        plan = dataclasses.replace(base, jobs=jobs)
+        outcome = (run_parallel if jobs > 1 else run_child)(plan, lambda event: None)
+        interrupted = outcome.interrupted
+        correct = verdicts_of(report_dir / "correct") or {}
         bad = sorted(i for i, v in correct.items() if v != "pass")
         not_passing = f"; not passing: {', '.join(bad)}" if bad else ""
         elapsed = time.monotonic() - t0
         say(f"  correct target: {len(correct) - len(bad)}/{len(correct)} pass{not_passing} [{elapsed:.1f} s]")
-    for defect, ids in plan_by_defect.items():
-        if interrupted:
-            break
-        t0 = time.monotonic()
-        verdicts = run(report_dir / "defects" / defect, ids, (defect,))
+    by_defect: dict[str, Row] = {}
+    in_order = InOrder(list(plan_by_defect))
+
+    def row_done(run: RowRun, outcome: ChildOutcome, seconds: float) -> None:
+        ids = plan_by_defect[run.key]
+        verdicts = verdicts_of(run.plan.report_dir)
         error = "" if verdicts is not None else "the run did not complete (see pytest.log)"
-        row = Row(defect=defect, expected=ids, verdicts=verdicts or {}, error=error)
-        rows.append(row)
+        by_defect[run.key] = Row(defect=run.key, expected=ids, verdicts=verdicts or {}, error=error)
+        for key, secs in in_order.add(run.key, (run.key, seconds)):
+            show(key, secs)
+
+    def show(key: str, seconds: float) -> None:
+        row = by_defect[key]
         mark = "detected" if row.detected else "NOT DETECTED"
-        shown = ", ".join(f"{i} {row.verdicts.get(i, 'not run')}" for i in ids)
-        say(f"  {defect}: {shown} -> {mark} [{time.monotonic() - t0:.1f} s]")
+        shown = ", ".join(f"{i} {row.verdicts.get(i, 'not run')}" for i in row.expected)
+        say(f"  {key}: {shown} -> {mark} [{seconds:.1f} s]")
+
+    if not interrupted:
+        todo = [
+            RowRun(
+                key=defect,
+                plan=dataclasses.replace(
+                    base, report_dir=report_dir / "defects" / defect, only=tuple(ids), defects=(defect,)
+                ),
+            )
+            for defect, ids in plan_by_defect.items()
+        ]
+        interrupted = run_rows(todo, jobs, row_done)
+        for key, secs in in_order.rest():  # rows behind one that never ran (interrupted)
+            show(key, secs)
+    rows = [by_defect[d] for d in plan_by_defect if d in by_defect]
     matrix = Matrix(
         correct=correct,
         rows=tuple(rows),

@@ -6,11 +6,16 @@ identity of the harness process that owns it. ``reap_stale()`` (called at the st
 kills the process groups and removes the temp dirs whose owner is gone, following owner chains (a
 dead run command's pytest child, then the services that child started). A process is identified
 by ``(pid, start time)`` so a reused pid is never killed by mistake.
+
+Only a dead owner's records are touched: the workers of a parallel run (``--jobs``), the rows of a
+parallel matrix and any other audit of the same user share this registry, and each reaps only
+what a dead one left, never a live sibling's processes or folders.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -24,6 +29,7 @@ from pathlib import Path
 STATE_DIR_ENV = "CHAOS_AUDIT_STATE_DIR"
 #: owner chains are short (run command -> pytest child -> services); the bound only guards a loop
 _MAX_REAP_PASSES = 8
+_PATH_KEYS = itertools.count(1)
 
 
 def process_start_time(pid: int) -> int | None:
@@ -91,8 +97,12 @@ class PidFiles:
         process_group: bool = True,
         cleanup_paths: Iterable[Path | str] = (),
     ) -> str:
-        """Record a process and/or paths owned by this harness process; returns the record key."""
-        key = f"{name}-{pid}" if pid is not None else f"{name}-paths"
+        """Record a process and/or paths owned by this harness process; returns the record key.
+
+        Keys are unique within the process (a pid, or a counter for paths), so two stacks of one
+        process never overwrite each other's records.
+        """
+        key = f"{name}-{pid}" if pid is not None else f"{name}-paths-{next(_PATH_KEYS)}"
         rec = PidRecord(
             owner_pid=self._owner_pid,
             owner_start=self._owner_start,

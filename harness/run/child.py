@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -53,8 +53,14 @@ class ChildOutcome:
     killed: bool = False
 
 
-def pytest_argv(plan: RunPlan, progress: Path, parent_fd: int | None = None) -> list[str]:
-    """The child's command line: the installed scenarios with our options, isolated from any ini file."""
+def pytest_argv(
+    plan: RunPlan, progress: Path, parent_fd: int | None = None, *, clean_allure: bool = True
+) -> list[str]:
+    """The child's command line: the installed scenarios with our options, isolated from any ini file.
+
+    ``clean_allure=False`` for the workers of a parallel run, which share the Allure folder (the
+    command cleared it before starting them).
+    """
     d = plan.report_dir
     argv = [
         sys.executable,
@@ -86,7 +92,7 @@ def pytest_argv(plan: RunPlan, progress: Path, parent_fd: int | None = None) -> 
         plan.backend,
     ]
     if importlib.util.find_spec("allure_pytest") is not None:
-        argv += ["--alluredir", str(d / "allure-results"), "--clean-alluredir"]
+        argv += ["--alluredir", str(d / "allure-results")] + (["--clean-alluredir"] if clean_allure else [])
     if plan.target_file:
         argv += ["--chaos-target", plan.target_file]
     if plan.only:
@@ -141,6 +147,81 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+class Child:
+    """One pytest child, bound to this process (module docstring) and followed through its progress file.
+
+    ``argv_of(fd)`` builds the command line given the lifeline's fd. :meth:`start` launches it,
+    :meth:`events` reads its new progress events, :meth:`poll` says whether it ended; leave the
+    ``with`` block only once it has exited (closing cuts its lifeline, which stops it).
+    """
+
+    def __init__(
+        self,
+        argv_of: Callable[[int], list[str]],
+        *,
+        log_path: Path,
+        cwd: Path,
+        progress: Path,
+        pass_fds: Sequence[int] = (),
+        name: str = "pytest-child",
+    ) -> None:
+        self.name = name
+        self.progress = progress
+        self._argv_of = argv_of
+        self._log_path = log_path
+        self._cwd = cwd
+        self._pass_fds = tuple(pass_fds)
+        self._tail = ProgressTail(progress)
+        self._pidfiles = PidFiles.default()
+        self._lifeline = Lifeline()
+        self._key: str | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Launch it (a Ctrl-C meanwhile is deferred: a child that is not recorded would leak)."""
+        with open(self._log_path, "wb") as log, shield_interrupts():
+            self.proc = subprocess.Popen(
+                self._argv_of(self._lifeline.child_fd),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=child_env(),
+                cwd=self._cwd,
+                start_new_session=True,
+                pass_fds=(self._lifeline.child_fd, *self._pass_fds),
+                preexec_fn=die_with_parent(signal.SIGINT),  # our death is the child's Ctrl-C
+            )
+            self._key = self._pidfiles.record(self.name, pid=self.proc.pid)
+            self._lifeline.child_started()
+
+    def events(self) -> list[dict[str, Any]]:
+        return self._tail.read()
+
+    def poll(self) -> int | None:
+        return self.proc.poll() if self.proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode if self.proc is not None else None
+
+    def close(self) -> None:
+        """Cut the lifeline and drop the pid record (call once it has exited)."""
+        self._lifeline.close()
+        if self._key is not None:
+            self._pidfiles.forget(self._key)
+            self._key = None
+
+    def __enter__(self) -> Child:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def run_child(plan: RunPlan, on_event: Callable[[dict[str, Any]], None]) -> ChildOutcome:
     """Run the scenarios; returns when the child has exited (interrupted or not).
 
@@ -149,43 +230,50 @@ def run_child(plan: RunPlan, on_event: Callable[[dict[str, Any]], None]) -> Chil
     """
     progress = plan.report_dir / "progress.jsonl"
     progress.unlink(missing_ok=True)  # events of an earlier run in the same folder are not this run's
-    tail = ProgressTail(progress)
-    pidfiles = PidFiles.default()
-    proc: subprocess.Popen[bytes] | None = None
-    key: str | None = None
     interrupted = killed = False
-    with open(plan.report_dir / "pytest.log", "wb") as log, sigterm_as_interrupt(), Lifeline() as lifeline:
+    child = Child(
+        lambda fd: pytest_argv(plan, progress, fd),
+        log_path=plan.report_dir / "pytest.log",
+        cwd=plan.report_dir,
+        progress=progress,
+    )
+    with sigterm_as_interrupt(), child:
         try:
-            with shield_interrupts():  # a Ctrl-C between Popen and the record would leak an unrecorded child
-                proc = subprocess.Popen(
-                    pytest_argv(plan, progress, lifeline.child_fd),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=child_env(),
-                    cwd=plan.report_dir,
-                    start_new_session=True,
-                    pass_fds=(lifeline.child_fd,),
-                    preexec_fn=die_with_parent(signal.SIGINT),  # our death is the child's Ctrl-C
-                )
-                key = pidfiles.record("pytest-child", pid=proc.pid)
-                lifeline.child_started()
-            while proc.poll() is None:
-                for event in tail.read():
+            child.start()
+            while child.poll() is None:
+                for event in child.events():
                     on_event(event)
                 time.sleep(POLL_S)
         except KeyboardInterrupt:
             interrupted = True
             on_event({"event": "interrupt"})
-            if proc is not None:
-                killed = stop_child(proc)
-    for event in tail.read():
-        on_event(event)
-    if key is not None:
-        pidfiles.forget(key)
-    pidfiles.reap_stale()  # what a killed child could not stop (its owner is gone now)
-    returncode = proc.returncode if proc is not None else None
-    return ChildOutcome(returncode=returncode, interrupted=interrupted, killed=killed)
+            killed = stop_children([child])
+        for event in child.events():
+            on_event(event)
+    PidFiles.default().reap_stale()  # what a killed child could not stop (its owner is gone now)
+    return ChildOutcome(returncode=child.returncode, interrupted=interrupted, killed=killed)
+
+
+def stop_children(children: Sequence[Child], grace: float = STOP_GRACE_S) -> bool:
+    """SIGINT each child's group and wait for them to heal and exit; SIGKILL on timeout or a second
+    Ctrl-C. Returns True when one had to be killed."""
+    procs = [c.proc for c in children if c.proc is not None]
+    for proc in procs:
+        _signal_group(proc, signal.SIGINT)
+    deadline = time.monotonic() + grace
+    killed = False
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            for other in procs:
+                if other.poll() is None:
+                    _signal_group(other, signal.SIGKILL)
+                    killed = True
+            for other in procs:
+                other.wait()
+            break
+    return killed
 
 
 def stop_child(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE_S) -> bool:

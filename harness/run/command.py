@@ -1,8 +1,9 @@
 """``chaos-audit run``: audit a target and write the report; the exit code is the CI gate.
 
 Order of things: validate everything (exit 2 before anything starts), reap what a dead earlier
-run left running, clear the previous report's files, run the scenarios in a pytest child (live
-progress on the console), read the plugin's ``run.json`` back, write audit.json / audit.md /
+run left running, clear the previous report's files, run the scenarios in a pytest child, or with
+``--jobs N`` in N workers each on its own stack (:mod:`harness.run.pool`; live progress on the
+console either way), read the plugin's ``run.json`` back, write audit.json / audit.md /
 audit.html / junit.xml (+ Allure), then exit: 0 gate passed, 1 gate failed, 2 bad usage or invalid
 target file, 3 the run did not complete (harness error, interrupted; the report names the
 scenarios that are missing).
@@ -24,7 +25,7 @@ from harness.run.plan import DEFAULT_FAIL_ON, DEFAULT_REPORT_DIR
 
 #: files and folders of a previous run that a new run replaces (nothing else in the folder is touched)
 OUTPUTS = ("audit.json", "audit.md", "audit.html", "junit.xml", "run.json", "progress.jsonl", "pytest.log")
-OUTPUT_DIRS = ("histories", "allure-results")
+OUTPUT_DIRS = ("histories", "allure-results", "workers")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +63,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="gate: exit 1 when fewer than this share of the scenarios run were decided (pass or fail); "
         f"0..1 or a percentage; default {DEFAULT_MIN_DECIDED:.0%}",
     )
+    parser.add_argument(
+        "--jobs",
+        default=None,
+        type=int,
+        metavar="N",
+        help="scenarios side by side, each on its own stack (default: from the cores and the scenarios' "
+        "weight; 1 on the external backend, where more is refused)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the outcome (for CI logs)")
 
 
@@ -80,6 +89,7 @@ def main(args: argparse.Namespace) -> int:
     from harness.run.child import run_child
     from harness.run.console import Console
     from harness.run.plan import build_plan
+    from harness.run.pool import run_parallel
 
     plan = build_plan(args)  # ConfigError -> exit 2, nothing started
     if plan.backend == "external":
@@ -88,12 +98,13 @@ def main(args: argparse.Namespace) -> int:
         for line in plan_lines(plan.target):
             print(line)
         require_faults_allowed(plan.target)  # ConfigError -> exit 2, nothing injected
-    console = Console(quiet=plan.quiet)
+    console = Console(quiet=plan.quiet, ordered=plan.jobs > 1)
     reap_dead_runs()
     _clear_outputs(plan.report_dir)
     console.header(plan)
     started = time.time()
-    outcome = run_child(plan, console.event)
+    outcome = (run_parallel if plan.jobs > 1 else run_child)(plan, console.event)
+    console.finish()
     run = read_run_json(plan.report_dir / "run.json")
     context = RunContext(
         target_file=plan.target_file,

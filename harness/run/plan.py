@@ -1,8 +1,9 @@
 """Everything ``chaos-audit run`` decides before starting anything: the validated plan of the audit.
 
 Every user error (a wrong field in the target file, an unknown defect, an unknown scenario id, a
-report directory that is a file) is found here and raised as a ConfigError naming the option or
-field, so the CLI exits 2 with nothing started, no process spawned and no file written.
+report directory that is a file, ``--jobs`` above 1 on a stack the harness does not own) is found
+here and raised as a ConfigError naming the option or field, so the CLI exits 2 with nothing
+started, no process spawned and no file written.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from harness import catalog
 from harness.errors import ConfigError
+from harness.run.jobs import resolve_jobs
 from harness.target.load import load_target
 from harness.target.model import Target
 
@@ -45,6 +47,8 @@ class RunPlan:
     quiet: bool
     scenarios_dir: Path
     min_decided: float = 0.5
+    #: scenarios side by side, each on its own stack (1: one at a time, in one pytest child)
+    jobs: int = 1
     #: the scenarios came from ``$CHAOS_AUDIT_SCENARIOS`` (the reproduce line must set it too)
     scenarios_from_env: bool = False
 
@@ -167,6 +171,8 @@ def build_plan(args: argparse.Namespace) -> RunPlan:
     if report_dir.exists() and not report_dir.is_dir():
         raise ConfigError(f"--report-dir: {report_dir} exists and is not a directory", field="--report-dir")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
+    ids = only or tuple(sorted(built_ids(directory)))
+    jobs = resolve_jobs(getattr(args, "jobs", 1), backend=args.backend, target=target, ids=ids)
     return RunPlan(
         target=target,
         target_file=None if is_reference else str(path.resolve()),
@@ -180,6 +186,7 @@ def build_plan(args: argparse.Namespace) -> RunPlan:
         fail_on=args.fail_on,
         min_decided=getattr(args, "min_decided", 0.5),
         quiet=args.quiet,
+        jobs=jobs,
         scenarios_dir=directory,
         scenarios_from_env=bool(os.environ.get(SCENARIOS_ENV)),
     )

@@ -27,6 +27,7 @@ from harness.faults.control_token import control_headers
 from harness.faults.provider.client import ProviderClient
 from harness.faults.proxy.client import ProxyClient
 from harness.images import ImageSet, resolve
+from harness.process.ports import free_port
 from harness.process.readiness import HttpReady, SqlReady
 from harness.stack.compose import ComposeInfra, is_compose_target
 from harness.stack.containers import (
@@ -39,7 +40,6 @@ from harness.stack.containers import (
 )
 from harness.stack.render import placeholder_names, render
 from harness.stack.wiring import WiredStack
-from harness.store.postgres import free_port
 from harness.target.model import Target
 
 

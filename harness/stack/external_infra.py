@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 from harness.errors import ServiceError
 from harness.faults.control_token import control_headers
 from harness.faults.provider.client import ProviderClient
+from harness.process.ports import free_port
 from harness.process.readiness import HttpReady, wait_until
 from harness.process.service import ProcessService
 from harness.stack.journal import Journal, JournaledProxyClient
-from harness.store.postgres import free_port
 from harness.target.model import Service, Target
 
 #: how long a persistent proxy or provider may take to answer at the start of a run

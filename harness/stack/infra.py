@@ -15,9 +15,10 @@ from harness.faults.control_token import control_headers
 from harness.faults.provider.client import ProviderClient
 from harness.faults.proxy.client import ProxyClient
 from harness.process.pidfiles import PidFiles
+from harness.process.ports import free_port
 from harness.process.readiness import HttpReady
 from harness.process.service import ProcessService
-from harness.store.postgres import EmbeddedPostgres, free_port
+from harness.store.postgres import EmbeddedPostgres
 
 
 class LocalInfra:

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, ServiceError
+from harness.process.ports import free_port
 from harness.process.service import ProcessService
 from harness.stack.infra import LocalInfra
 from harness.stack.render import render
 from harness.stack.wiring import WiredStack
-from harness.store.postgres import free_port
 from harness.store.redis import EmbeddedRedis
 from harness.target.model import Target
 

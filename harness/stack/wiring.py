@@ -17,10 +17,10 @@ from typing import Any, Protocol
 
 from harness.faults.provider.client import ProviderClient
 from harness.faults.proxy.client import ProxyClient
+from harness.process.ports import free_port
 from harness.process.readiness import HttpReady, PortReady, SqlReady, WaitStrategy
 from harness.stack.base import Stack
 from harness.stack.render import timing_values
-from harness.store.postgres import free_port
 from harness.target.model import Target
 
 _stack_ids = itertools.count(1)

@@ -17,7 +17,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -29,6 +28,7 @@ import psycopg
 from harness.errors import StoreError
 from harness.process.lifeline import die_with_parent
 from harness.process.pidfiles import PidFiles, process_start_time, wait_gone
+from harness.process.ports import free_port as free_port  # re-exported: where tests took it from
 from harness.store import pgcache
 from harness.store.pgbin import RunAs, resolve_bin_dir, run_as_user
 
@@ -78,14 +78,6 @@ def data_parent() -> Path:
     except OSError:
         pass
     return Path(tempfile.gettempdir())
-
-
-def free_port() -> int:
-    """A TCP port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class EmbeddedPostgres:

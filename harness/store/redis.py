@@ -32,7 +32,8 @@ from types import TracebackType
 from harness.errors import StoreError
 from harness.process.lifeline import die_with_parent
 from harness.process.pidfiles import PidFiles
-from harness.store.postgres import data_parent, free_port
+from harness.process.ports import free_port
+from harness.store.postgres import data_parent
 
 READY_TIMEOUT_S = 10.0
 DURABLE_ARGS = ("--appendonly", "yes", "--appendfsync", "always")

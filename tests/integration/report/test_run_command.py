@@ -108,7 +108,7 @@ def test_ctrl_c_stops_the_scenarios_and_reports_what_is_missing(
     out = tmp_path / "report"
     inside = tmp_path / "inside-the-hang"
     env = {**stand_ins, "STAND_IN_HANG": str(inside)}
-    proc = subprocess.Popen(_command("--report-dir", str(out)), env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(_command("--report-dir", str(out), "--jobs", "1"), env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
     try:
         # The stand-in says when it is inside its hang, and stays there until interrupted: the

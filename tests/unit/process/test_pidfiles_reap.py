@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from harness.process.pidfiles import PidFiles, is_same_process, process_start_time
@@ -89,3 +90,51 @@ def test_reap_own_kills_only_what_this_process_recorded(tmp_path: Path) -> None:
     finally:
         if mine.poll() is None:
             mine.kill()
+
+
+WORKER = """
+import subprocess, sys, tempfile, time
+from pathlib import Path
+from harness.process.pidfiles import PidFiles
+pidfiles = PidFiles(Path(sys.argv[1]))
+service = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+folder = tempfile.mkdtemp(prefix="chaos-audit-test-worker-")
+pidfiles.record("service", pid=service.pid)
+pidfiles.record("run-dir", cleanup_paths=[folder])
+pidfiles.record("run-dir", cleanup_paths=[folder + "-2"])  # a second one of the same name and process
+Path(sys.argv[2]).write_text(f"{service.pid} {folder}")
+time.sleep(60)
+"""
+
+
+def test_parallel_workers_never_reap_a_live_siblings_processes(tmp_path: Path) -> None:
+    """Two workers of one parallel run share the registry: a sibling's reaping (at its start, or at
+    the run's end) touches only what a dead worker left."""
+    state = tmp_path / "pids"
+    workers, services = [], []
+    try:
+        for name in ("w1", "w2"):
+            ready = tmp_path / f"{name}.ready"
+            workers.append(
+                subprocess.Popen([sys.executable, "-c", textwrap.dedent(WORKER), str(state), str(ready)])
+            )
+            while not ready.exists():
+                assert workers[-1].poll() is None, "the worker died before recording its service"
+                time.sleep(0.01)
+            pid, folder = ready.read_text().split()
+            services.append((int(pid), process_start_time(int(pid)), Path(folder)))
+        assert len(list(state.glob("*.json"))) == 6  # nothing overwritten: 3 records per worker
+        assert PidFiles(state).reap_stale() == []  # both owners live: nothing is touched
+        assert all(is_same_process(pid, start) and folder.is_dir() for pid, start, folder in services)
+        workers[0].kill()  # w1 dies (an OOM kill, a crash): its leftovers are fair game, w2's are not
+        workers[0].wait()
+        reaped = PidFiles(state).reap_stale()
+        assert len(reaped) == 3 and all(f"dead run {workers[0].pid}" in line for line in reaped)
+        (w1_pid, w1_start, w1_dir), (w2_pid, w2_start, w2_dir) = services
+        assert not is_same_process(w1_pid, w1_start) and not w1_dir.exists()
+        assert is_same_process(w2_pid, w2_start) and w2_dir.is_dir()
+    finally:
+        for proc in workers:
+            proc.kill()
+            proc.wait()
+        PidFiles(state).reap_stale()
