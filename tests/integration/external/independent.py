@@ -163,6 +163,7 @@ class IndependentStack:
             "pause": f"kill -STOP $(cat {pidfile})",
             "resume": f"kill -CONT $(cat {pidfile})",
             "start": self.ctl("start", name),
+            "memory_kb": f"ps -o rss= -p $(cat {pidfile})",
         }}  # fmt: skip
 
     def write_target(self) -> None:
