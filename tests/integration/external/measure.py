@@ -1,6 +1,7 @@
 """By hand: audit every scenario against the reference target run as an independent staging stack.
 
     python tests/integration/external/measure.py [--only IDS] [--defects all|NAME,...] [--out DIR]
+                                                  [--timing KEY=VALUE,...]
 
 The stack (``independent.py``) keeps its own realistic settings, which the harness cannot change:
 provider timeout 30 s, batch deadline 30 s, lease 1 s (``TIMING``). The run prints each scenario's
@@ -8,6 +9,7 @@ verdict and reason, then ``decided`` (pass + fail) and ``false fails`` (every fa
 correct). With ``--defects``, the same stack is restarted with ``REFTARGET_DEFECTS=<name>`` per
 defect, and the scenarios the catalogue names for it are audited: the defect is caught when every
 one of them fails (as ``chaos-audit matrix`` counts it). ``DIR/measure.json`` keeps the figures.
+``--timing`` runs the stack with other settings (``provider_timeout_s=5,batch_deadline_s=15``).
 It takes long (tens of minutes for the whole sweep): it is a measurement, not part of the suite.
 """
 
@@ -22,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from independent import TIMING, IndependentStack  # noqa: E402
+from independent import TIMING, IndependentStack
 
-from harness.catalog.scenarios import ENTRIES, ids_catching  # noqa: E402
+from harness.catalog.scenarios import ENTRIES, ids_catching
 
 
 def audit_correct(stack: IndependentStack, only: str, out: Path) -> dict[str, tuple[str, str]]:
@@ -61,7 +63,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--defects", default="", help="'all' or comma-separated defect names to sweep")
     parser.add_argument("--no-correct", action="store_true", help="skip the audit of the correct stack")
     parser.add_argument("--out", type=Path, default=None, help="where the reports go (default: a temp dir)")
+    parser.add_argument(
+        "--timing", default="", help="the stack's settings instead of TIMING's: KEY=VALUE,..."
+    )
     args = parser.parse_args(argv)
+    timing = dict(TIMING)
+    for pair in filter(None, args.timing.split(",")):
+        key, _, value = pair.partition("=")
+        if key not in TIMING or not value:
+            print(f"--timing: {pair!r}: expected KEY=VALUE with KEY one of {sorted(TIMING)}", file=sys.stderr)
+            return 2
+        timing[key] = int(value) if isinstance(TIMING[key], int) else float(value)
     out = args.out or Path(tempfile.mkdtemp(prefix="chaos-audit-measure-"))
     known = sorted({d for e in ENTRIES for d in e.defects})
     names = known if args.defects == "all" else [d for d in args.defects.split(",") if d]
@@ -69,9 +81,9 @@ def main(argv: list[str]) -> int:
     if bad:
         print(f"--defects: unknown {bad}; known: {known}", file=sys.stderr)
         return 2
-    print(f"stack timing: {TIMING}; reports in {out}", flush=True)
-    stack = IndependentStack(out / "stack")
-    record: dict[str, object] = {"timing": TIMING}
+    print(f"stack timing: {timing}; reports in {out}", flush=True)
+    stack = IndependentStack(out / "stack", timing=timing)
+    record: dict[str, object] = {"timing": timing}
     try:
         stack.up()
         if not args.no_correct:
