@@ -58,6 +58,18 @@ def test_audit_of_a_running_stack_decides_kills_and_catches_a_defect(
     assert defect == {"TEST-RR-006": "fail"}, defect
 
 
+def test_scenarios_wait_for_the_stacks_own_timings_and_still_catch_their_defects(
+    staging: IndependentStack, tmp_path: Path
+) -> None:
+    # the stack's 30 s deadline and 1 s lease, which the harness cannot change: RR-005 runs into the
+    # real deadline, WR-004 starts the API before its worker so the short lease cannot stand in for
+    # start-up recovery (tests/integration/external/measure.py audits all 34 the same way)
+    only = "TEST-RR-005,TEST-WR-004"
+    assert staging.audit(only, tmp_path / "correct") == {"TEST-RR-005": "pass", "TEST-WR-004": "pass"}
+    staging.restart_app(defects="no_timeout_state,no_startup_recovery")
+    assert staging.audit(only, tmp_path / "defect") == {"TEST-RR-005": "fail", "TEST-WR-004": "fail"}
+
+
 def test_heal_after_a_run_sigkilled_mid_fault_leaves_nothing_injected(
     staging: IndependentStack, tmp_path: Path
 ) -> None:
