@@ -10,7 +10,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,7 @@ from harness.workload import (
     ledger,
     log_events,
     log_offset,
+    longest_failure_run,
     observed,
     poll_until,
     settle_timeout,
@@ -536,35 +537,22 @@ def test_rr_006_partitioned_worker_cannot_commit(audit: ScenarioRun) -> None:
 RR008_WINDOW = (6, 7, 8)
 
 
-def rr008_window(audit: ScenarioRun) -> tuple[int, ...]:
+def rr008_window(timing: Mapping[str, Any]) -> tuple[int, ...]:
     """The failing items: the seed's window, shrunk so that its consecutive failures (each item's
     ``max_attempts`` calls, back to back in the worst case) stay under the stack's breaker threshold;
     at least one item (its attempts are spaced by retry backoff, and the items after it succeed in
-    between; ``breaker_tripped`` reads the ledger for the case they did not)."""
-    t = audit.stack.timing
-    threshold = t.get("breaker_threshold")
-    if threshold is None:  # the target file says it has no breaker
-        return RR008_WINDOW
-    fits = (int(threshold) - 1) // int(t["max_attempts"])
+    between; ``breaker_tripped`` reads the ledger for the case they did not). ``timing``: the stack's
+    (a target without a breaker has its generous threshold there)."""
+    fits = (int(timing["breaker_threshold"]) - 1) // int(timing["max_attempts"])
     return RR008_WINDOW[: max(1, min(len(RR008_WINDOW), fits))]
 
 
 def breaker_tripped(audit: ScenarioRun, since: float) -> int | None:
-    """The longest run of consecutive failed provider calls since ``since`` (the ledger, in arrival
-    order), when it reached the stack's breaker threshold; else None. (Such a run may have opened the
-    breaker: a target then holds the window's items back instead of failing them.)"""
-    threshold = audit.stack.timing.get("breaker_threshold")
-    if threshold is None:
-        return None
-    run = longest = 0
-    for e in sorted(work_calls(audit), key=lambda e: float(e["arrived_at"])):
-        if float(e["arrived_at"]) < since or e.get("answered_at") is None:
-            continue
-        # the failures a breaker counts: the provider's 5xx and broken answers, not a rejected input
-        failed = int(e.get("status") or 0) >= 500 or e.get("outcome") in ("malformed", "aborted", "reset")
-        run = run + 1 if failed else 0
-        longest = max(longest, run)
-    return longest if longest >= int(threshold) else None
+    """The longest run of consecutive failed provider calls since ``since`` (the ledger), when it
+    reached the stack's breaker threshold (it may have opened the breaker: a target then holds the
+    window's items back instead of failing them); else None."""
+    longest = longest_failure_run(work_calls(audit), since=since)
+    return longest if longest >= int(audit.stack.timing["breaker_threshold"]) else None
 
 
 def stall_bound(audit: ScenarioRun) -> float:
@@ -594,7 +582,7 @@ def test_rr_008_provider_errors_are_specific_and_retry_is_selective(audit: Scena
         services=[audit.api],
         timing={"breaker_threshold": prefer(len(RR008_WINDOW) * max_attempts + 1, at_least=max_attempts)},
     )
-    window = rr008_window(audit)
+    window = rr008_window(audit.stack.timing)
     client = audit.client()
     batch_id = client.batch_id_of(client.create_batch(N))
     queued = items_by_seq(client, batch_id)

@@ -22,8 +22,9 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -126,21 +127,20 @@ def crash_mode(audit: ScenarioRun, client: TargetClient, job: str, crash_at: flo
     return mode
 
 
-def hung_call_end(audit: ScenarioRun) -> tuple[str, float]:
-    """What ends an item whose provider call hangs on every attempt, and when (at the latest).
+def hung_call_end(timing: Mapping[str, Any], *, has_deadline: bool) -> tuple[str, float]:
+    """What ends an item whose provider call hangs on every attempt, on a stack with ``timing``, and
+    when (at the latest).
 
     Its attempts end after ``max_attempts`` provider timeouts (and backoff): ``"attempts"``. A batch
     deadline shorter than that ends it first: ``"deadline"`` (the item's state is then the
     deadline's, whatever its first attempts recorded: a stack whose deadline is not longer than its
-    provider timeout never sees a call time out at all). The scenario's wait is checked against the
-    budget for a running stack's timings (``require_wait``).
+    provider timeout never sees a call time out at all). A wait past the budget for a running
+    stack's timings is ``unknown`` (``require_wait``).
     """
-    t = audit.stack.timing
-    attempts_s = int(t["max_attempts"]) * (float(t["provider_timeout_s"]) + 1.0)
-    deadline = None if audit.stack.target.timing.batch_deadline_s is None else t["batch_deadline_s"]
+    attempts_s = int(timing["max_attempts"]) * (float(timing["provider_timeout_s"]) + 1.0)
     ended_by, wait_s = "attempts", attempts_s
-    if deadline is not None and float(deadline) < attempts_s + 2.0:
-        ended_by, wait_s = "deadline", float(deadline)
+    if has_deadline and float(timing["batch_deadline_s"]) < attempts_s + 2.0:
+        ended_by, wait_s = "deadline", float(timing["batch_deadline_s"])
     key = "batch_deadline_s" if ended_by == "deadline" else "provider_timeout_s"
     require_wait(key, wait_s, why="the API call timeout mode (a call that hangs on every attempt)")
     return ended_by, wait_s
@@ -273,7 +273,8 @@ def run_failure_modes(audit: ScenarioRun, *, record: bool) -> ModeRunner:
     run = ModeRunner(audit, record=record)
     hung: str | None = None  # what ends the hung call on this stack (None: past the wait budget)
     with run.mode(TIMEOUT):
-        hung, _ = hung_call_end(audit)
+        has_deadline = audit.stack.target.timing.batch_deadline_s is not None
+        hung, _ = hung_call_end(audit.stack.timing, has_deadline=has_deadline)
     with run.mode(RESTART):
         run.add(server_restart_during_request(audit, client))
 

@@ -7,6 +7,7 @@ or the job, so the harness gives up at a few times the configured timeout and fa
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -81,7 +82,7 @@ def test_rr_t01_provider_call_times_out(audit: ScenarioRun) -> None:
     )
     timing = audit.stack.timing
     timeout_s = float(timing["provider_timeout_s"])
-    ends_by = t01_plan(audit)
+    ends_by = t01_plan(timing, has_deadline=audit.stack.target.timing.batch_deadline_s is not None)
     client = audit.client()
     with audit.provider.rule(hang=True):
         # When a one-item batch calls it.
@@ -156,18 +157,17 @@ def test_rr_t01_provider_call_times_out(audit: ScenarioRun) -> None:
     audit.conclude()
 
 
-def t01_plan(audit: ScenarioRun) -> str:
-    """What ends TEST-RR-T01's item on this stack: ``attempts`` (no deadline, or one that outlasts
-    every attempt), ``first_attempt`` (the deadline ends it, but only after its first call timed
-    out: the timeout is read from the item then), or ``deadline`` (the deadline is not clearly
+def t01_plan(timing: Mapping[str, Any], *, has_deadline: bool) -> str:
+    """What ends TEST-RR-T01's item on a stack with ``timing``: ``attempts`` (no deadline, or one that
+    outlasts every attempt), ``first_attempt`` (the deadline ends it, but only after its first call
+    timed out: the timeout is read from the item then), or ``deadline`` (the deadline is not clearly
     longer than one call's timeout: no call is seen to time out before it; the error classification
-    is ``unknown``, naming it)."""
-    t = audit.stack.timing
-    timeout_s, attempts = float(t["provider_timeout_s"]), int(t["max_attempts"])
+    is ``unknown``, naming it). A wait past the budget for a running stack is ``unknown`` at once."""
+    timeout_s, attempts = float(timing["provider_timeout_s"]), int(timing["max_attempts"])
     require_wait("provider_timeout_s", attempts * (timeout_s + 1), why="every attempt of a hung call")
-    if audit.stack.target.timing.batch_deadline_s is None:
+    if not has_deadline:
         return "attempts"
-    deadline = float(t["batch_deadline_s"])
+    deadline = float(timing["batch_deadline_s"])
     if deadline >= attempts * (2 * timeout_s + 1) + 5:
         return "attempts"
     return "first_attempt" if deadline > 1.5 * timeout_s + 2 else "deadline"
