@@ -176,9 +176,8 @@ class ExternalStack(Stack):
     def memory_kb(self, name: str) -> int | None:
         """Through the handle's ``memory_kb`` command (None without one): the process is elsewhere."""
         handle = self.handle(name) if name in self.target.services else None
-        read = getattr(handle.handle, "memory_kb", None) if handle is not None else None
         try:
-            return read() if read is not None else None
+            return handle.memory_kb() if handle is not None else None
         except Exception:  # a command that hangs or cannot run: unreadable, never a finding
             return None
 

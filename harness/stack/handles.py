@@ -39,6 +39,10 @@ class Handle(Signalable, Protocol):
         """The service's output so far in a file, where the handle can read it (a container's)."""
         ...
 
+    def memory_kb(self) -> int | None:
+        """The service's resident memory in kB, where the handle can read it (a ``memory_kb`` command)."""
+        ...
+
 
 def describe(command: Command) -> str:
     return command if isinstance(command, str) else " ".join(command)
@@ -157,6 +161,9 @@ class DockerHandle:
 
     def can(self, verb: str) -> bool:
         return True
+
+    def memory_kb(self) -> int | None:
+        return None  # not read from a container yet: TEST-RR-Q03's memory check stays unknown there
 
     def save_log(self) -> Path | None:
         """The container's output so far (``docker logs``) in a file: its log, no path needed."""
