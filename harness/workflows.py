@@ -70,12 +70,17 @@ def start_scripted(
     script: Mapping[str, Sequence[Mapping[str, Any]]],
     *,
     timeout: float,
+    after: Sequence[str] = (),
 ) -> tuple[str, dict[str, list[str]]]:
     """Start a workflow with provider rules for its steps' calls, scripted before any can happen.
 
     The workflow's first provider call is held at a barrier while the rules are added (keyword
     arguments of ``add_rule`` per step), then released. Returns the workflow id and the rule ids.
+    That call is found by its place among the provider's calls, so the workflows started before it
+    (``after``) must be done calling first: they are waited for until settled.
     """
+    for earlier in after:
+        wait_state(audit, wfc, earlier, *SETTLED, timeout=timeout)
     nth = len(work_calls(audit)) + 1
     with audit.provider.barrier(nth=nth) as held:
         wid = wfc.start_id()

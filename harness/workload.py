@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from harness.scenario import ScenarioRun
@@ -27,6 +27,21 @@ def ledger(audit: ScenarioRun) -> list[dict[str, Any]]:
 
 def work_calls(audit: ScenarioRun) -> list[dict[str, Any]]:
     return [e for e in ledger(audit) if e.get("kind") == "generate"]
+
+
+def longest_failure_run(calls: Iterable[Mapping[str, Any]], *, since: float = 0.0) -> int:
+    """The longest run of consecutive failed provider calls (in arrival order, arrived at ``since`` or
+    later): what a circuit breaker compares with its threshold. A failure is the provider's (a 5xx,
+    a malformed or broken answer); a rejected input (4xx) is the item's, and no call of it ends a run.
+    """
+    run = longest = 0
+    for e in sorted(calls, key=lambda e: float(e["arrived_at"])):
+        if float(e["arrived_at"]) < since or e.get("answered_at") is None:
+            continue
+        failed = int(e.get("status") or 0) >= 500 or e.get("outcome") in ("malformed", "aborted", "reset")
+        run = run + 1 if failed else 0
+        longest = max(longest, run)
+    return longest
 
 
 def settle_timeout(audit: ScenarioRun, n_items: int, *, extra: float = 0.0) -> float:

@@ -18,18 +18,21 @@ import pytest
 from harness.errors import ObservationMissing
 from harness.logs import LogEntry, Matcher, TargetLogs, rebuild_flow
 from harness.scenario import ScenarioRun
+from harness.stack.timing import waitable
 from harness.workload import (
     TERMINAL,
     items_by_seq,
     log_field,
+    poll_until,
     settle_timeout,
     wait_terminal,
     work_calls,
     worker_holding,
 )
 
-#: room to act while a call is held; few attempts; no breaker between the independent modes
-TIMING = {"provider_timeout_s": 2.0, "max_attempts": 2, "breaker_threshold": 20}
+#: a short provider timeout where the harness sets it (the hang mode waits for it); a running
+#: stack's own if it can be waited for
+TIMING = {"provider_timeout_s": waitable(2.0)}
 PROBLEM_LEVELS = {"warning", "warn", "error", "critical", "fatal"}
 
 
@@ -39,7 +42,10 @@ class FailureMode:
 
     name: str
     names: tuple[str | int, ...]  #: terms the entry must mention besides the item id
-    rule: dict[str, Any] | None = None  #: provider script for the item (None: a worker crash)
+    #: provider script for the item's first call (None: a worker crash). Only the first call fails:
+    #: one failure is what the logs must explain, and its retry succeeding keeps any breaker of the
+    #: stack from pausing the other modes' batches (a probe finds the provider answering again).
+    rule: dict[str, Any] | None = None
     correlation_id: str = ""
     batch_id: str = ""
     item_id: str = ""
@@ -53,6 +59,17 @@ def modes() -> list[FailureMode]:
         FailureMode(name="malformed response", names=("malformed",), rule={"malformed": True}),
         FailureMode(name="worker crash", names=("lease",)),
     ]
+
+
+def first_calls_ended(audit: ScenarioRun, scripted: list[FailureMode], *, timeout: float) -> None:
+    """Until each scripted item's first provider call has ended (answered, or dropped by the target),
+    bounded: a call that never ends leaves its mode's entry unwritten, and the check says so."""
+
+    def ended() -> bool:
+        done = {e["item_id"] for e in work_calls(audit) if e.get("answered_at") is not None}
+        return all(m.item_id in done for m in scripted)
+
+    poll_until(ended, timeout=timeout, interval=0.1)
 
 
 def names_item_by_field(audit: ScenarioRun) -> bool:
@@ -100,10 +117,13 @@ def test_rr_o01_failure_diagnosis(audit: ScenarioRun) -> None:
     crash = next(m for m in failures if m.rule is None)
 
     # When the workers run them all (the crash: SIGKILL inside item 2's call, then restart).
+    # The hung call ends when the target's own provider timeout fires (or never, without one): the
+    # logs can only explain it after that, so the harness waits for it, up to twice that timeout.
+    timeout_s = float(audit.stack.timing["provider_timeout_s"])
+    scripted = [m for m in failures if m.rule is not None]
     with contextlib.ExitStack() as faults:
-        for m in failures:
-            if m.rule is not None:
-                faults.enter_context(audit.provider.rule(m.item_id, **m.rule))
+        for m in scripted:
+            faults.enter_context(audit.provider.rule(m.item_id, times=1, **(m.rule or {})))
         with audit.provider.barrier(crash.item_id) as held:
             for worker in workers:
                 audit.stack.start_service(worker)
@@ -112,6 +132,7 @@ def test_rr_o01_failure_diagnosis(audit: ScenarioRun) -> None:
             crash.names = (*crash.names, victim)
             audit.faults.kill(victim)
         audit.faults.restart(victim)
+        first_calls_ended(audit, scripted, timeout=2 * timeout_s + settle_timeout(audit, 3))
         for m in failures:
             wait_terminal(audit, client, m.batch_id, timeout=settle_timeout(audit, 3 * len(failures)))
 

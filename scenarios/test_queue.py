@@ -252,19 +252,6 @@ TRACKED = 8
 SAMPLED = (("depth", "queue_depth"), ("processing", "processing"), ("completed", "completed"))
 
 
-def vm_rss_kb(pid: int | None) -> int | None:
-    """Resident memory of a process (``VmRSS`` in ``/proc/<pid>/status``), None if unreadable."""
-    if pid is None:
-        return None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
 class Sampler(threading.Thread):
     """Every 100 ms: the tracked batch's items in flight (items call), queue depth and items in flight
     (metrics, when the target has them), and each worker's resident memory."""
@@ -293,9 +280,7 @@ class Sampler(threading.Thread):
                     out[key] = self.audit.observe.metrics_field(body, name, optional=True)
         except Exception as exc:
             out["error"] = str(exc)[:100]
-        out["rss_kb"] = {
-            w: vm_rss_kb(getattr(self.audit.stack.process(w), "pid", None)) for w in self.workers
-        }
+        out["rss_kb"] = {w: self.audit.stack.memory_kb(w) for w in self.workers}
         return out
 
     def last(self, key: str) -> Any:
@@ -488,7 +473,11 @@ def test_rr_q03_flood_backpressure_and_priority(audit: ScenarioRun, tmp_path: Pa
             rss = [s["rss_kb"][w] for s in sampler.samples if s["rss_kb"].get(w)]
             base = rss_base.get(w)
             if not rss or not base:
-                raise Undecidable(f"the memory of {w} is not readable on this backend (/proc/<pid>/status)")
+                raise Undecidable(
+                    f"the memory of {w} is not readable on this backend (a process it started: "
+                    f"/proc/<pid>/status; a running stack: services.{w}.handle.commands.memory_kb)",
+                    field=f"services.{w}.handle.commands.memory_kb",
+                )
             growth[w] = {"baseline_mb": round(base / 1024, 1), "max_mb": round(max(rss) / 1024, 1)}
         audit.evidence("worker_rss", growth, expected="max - baseline (queue full) < 32 MB")
         audit.expect("memory_bounded", all(g["max_mb"] - g["baseline_mb"] < 32 for g in growth.values()),

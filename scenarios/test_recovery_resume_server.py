@@ -10,7 +10,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ from harness.checkers.ledger import (
 )
 from harness.errors import CapabilityMissing, ObservationMissing, Undecidable
 from harness.scenario import ScenarioRun
-from harness.stack.timing import at_least
+from harness.stack.timing import at_least, prefer, waitable
 from harness.target.absence import declared_absent
 from harness.target.client import TargetClient
 from harness.workload import (
@@ -36,6 +36,7 @@ from harness.workload import (
     ledger,
     log_events,
     log_offset,
+    longest_failure_run,
     observed,
     poll_until,
     settle_timeout,
@@ -232,13 +233,19 @@ RR005_STATES = ("queued", "processing", "completed", "failed", "partial", "retry
 def test_rr_005_every_state_reachable_and_reported_identically(audit: ScenarioRun) -> None:
     # Given a short batch deadline (one batch must overrun it) and a short maximum duration (its
     # long call must be flagged), two workers, paused once registered so that batches wait queued.
-    deadline_s = 5.0
+    # A running stack keeps its own deadline and maximum duration when they can be waited for (every
+    # batch here is small enough to finish well inside any such deadline).
     workers = audit.workers(2)
     audit.stack.start(
         services=[audit.api, *workers],
         # the call held for the cancel must outlive the wait for the retrying state
-        timing={"batch_deadline_s": deadline_s, "max_duration_s": 1.0, "provider_timeout_s": 20.0},
+        timing={
+            "batch_deadline_s": waitable(5.0),
+            "max_duration_s": waitable(1.0),
+            "provider_timeout_s": at_least(20.0),
+        },
     )
+    deadline_s = float(audit.stack.timing["batch_deadline_s"])
     client = audit.client()
 
     def registered() -> bool:
@@ -335,7 +342,13 @@ def test_rr_005_every_state_reachable_and_reported_identically(audit: ScenarioRu
         with audit.deciding("long_processing_flagged"):
             if audit.stack.target.control.attention is None:
                 raise CapabilityMissing("control.attention")
-            max_s = audit.stack.timing["max_duration_s"]
+            max_s = float(audit.stack.timing["max_duration_s"])
+            if max_s >= deadline_s - 1.0:  # the deadline ends the long call before it could be flagged
+                raise Undecidable(
+                    f"timing.max_duration_s: {max_s} s is not shorter than the {deadline_s} s batch "
+                    "deadline, which ends the long call first",
+                    field="timing.max_duration_s",
+                )
             stuck = poll_until(lambda: long_calls(audit, client, batch_of, max_s), timeout=deadline_s) or []
             if not stuck:
                 raise Undecidable(f"no item stayed processing past the maximum duration ({max_s} s) to flag")
@@ -520,6 +533,28 @@ def test_rr_006_partitioned_worker_cannot_commit(audit: ScenarioRun) -> None:
     audit.conclude()
 
 
+#: RR-008's window of failing items (the seed's items 6-8), where the stack's breaker allows it
+RR008_WINDOW = (6, 7, 8)
+
+
+def rr008_window(timing: Mapping[str, Any]) -> tuple[int, ...]:
+    """The failing items: the seed's window, shrunk so that its consecutive failures (each item's
+    ``max_attempts`` calls, back to back in the worst case) stay under the stack's breaker threshold;
+    at least one item (its attempts are spaced by retry backoff, and the items after it succeed in
+    between; ``breaker_tripped`` reads the ledger for the case they did not). ``timing``: the stack's
+    (a target without a breaker has its generous threshold there)."""
+    fits = (int(timing["breaker_threshold"]) - 1) // int(timing["max_attempts"])
+    return RR008_WINDOW[: max(1, min(len(RR008_WINDOW), fits))]
+
+
+def breaker_tripped(audit: ScenarioRun, since: float) -> int | None:
+    """The longest run of consecutive failed provider calls since ``since`` (the ledger), when it
+    reached the stack's breaker threshold (it may have opened the breaker: a target then holds the
+    window's items back instead of failing them); else None."""
+    longest = longest_failure_run(work_calls(audit), since=since)
+    return longest if longest >= int(audit.stack.timing["breaker_threshold"]) else None
+
+
 def stall_bound(audit: ScenarioRun) -> float:
     """How long a healthy target may take to finish what it is doing with one item."""
     return 2.0 + 3 * float(audit.stack.timing["lease_s"])
@@ -537,26 +572,42 @@ def summary_text(audit: ScenarioRun, body: Any) -> str:
 )
 def test_rr_008_provider_errors_are_specific_and_retry_is_selective(audit: ScenarioRun) -> None:
     # Given a 20-item batch queued before the worker starts, and a provider that answers 500 to
-    # every call for items 6-8 (a window in the middle of the batch). The breaker threshold is set
-    # above the window's consecutive failures: this scenario is about items failing, TEST-RR-P02
-    # about the breaker.
-    window = (6, 7, 8)
-    max_attempts = audit.stack.timing["max_attempts"]
+    # every call for items 6-8 (a window in the middle of the batch). This scenario is about items
+    # failing, TEST-RR-P02 about the breaker: the breaker threshold is set above the window's
+    # consecutive failures where the harness can; a running stack keeps its own, and the window
+    # shrinks to fit under it (``rr008_window``), which the ledger then confirms.
+    max_attempts = int(audit.stack.timing["max_attempts"])
     (worker,) = audit.workers(1)
     audit.stack.start(
-        services=[audit.api], timing={"breaker_threshold": at_least(len(window) * max_attempts + 1)}
+        services=[audit.api],
+        timing={"breaker_threshold": prefer(len(RR008_WINDOW) * max_attempts + 1, at_least=max_attempts)},
     )
+    window = rr008_window(audit.stack.timing)
     client = audit.client()
     batch_id = client.batch_id_of(client.create_batch(N))
     queued = items_by_seq(client, batch_id)
     since = log_offsets(audit)
+    started_at = time.monotonic()
     with contextlib.ExitStack() as outage:
         for seq in window:
             outage.enter_context(audit.provider.rule(queued[seq].id, status=500))
         audit.history.fault("provider_500", "provider", "start", items=list(window))
         audit.stack.start_service(worker)
-        first = wait_terminal(audit, client, batch_id, timeout=settle_timeout(audit, N))
+        settled = poll_until(
+            lambda: client.batch_state(batch_id) in TERMINAL or breaker_tripped(audit, started_at),
+            timeout=settle_timeout(audit, N),
+        )
     audit.history.fault("provider_500", "provider", "heal")  # the provider has recovered
+    tripped = breaker_tripped(audit, started_at)
+    if tripped:  # the breaker paused the window's items instead of letting them fail: not this question
+        wait_terminal(audit, client, batch_id, timeout=settle_timeout(audit, N))
+        raise Undecidable(
+            f"timing.breaker_threshold: {tripped} consecutive provider failures reached this stack's "
+            f"breaker threshold ({audit.stack.timing['breaker_threshold']}): its breaker may have paused "
+            f"the window's items (items {list(window)}) instead of letting them fail",
+            field="timing.breaker_threshold",
+        )
+    first = settled if settled in TERMINAL else wait_terminal(audit, client, batch_id, timeout=1.0)
 
     # Then the failed items carry a specific error and the successes are kept.
     before = items_by_seq(client, batch_id)

@@ -22,14 +22,16 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from harness.checkers.impossible import S02_INVARIANTS
 from harness.errors import Undecidable
 from harness.scenario import ScenarioRun
+from harness.stack.timing import prefer, require_wait, waitable
 from harness.target.client import ItemView, TargetClient
 from harness.workload import (
     TERMINAL,
@@ -46,8 +48,10 @@ from harness.workload import (
     workers_frozen,
 )
 
-#: a 2 s provider timeout leaves room to act while a call is held; 2 attempts keep the timeout mode short
-TIMING = {"provider_timeout_s": 2.0, "max_attempts": 2}
+#: a 2 s provider timeout leaves room to act while a call is held; 2 attempts keep the timeout mode
+#: short. A running stack keeps its own: a provider timeout that can be waited for, any attempts
+#: (the timeout mode then derives what it waits for and expects from them, ``hung_call_end``).
+TIMING = {"provider_timeout_s": waitable(2.0), "max_attempts": prefer(2, at_least=1)}
 
 
 @dataclass(kw_only=True)
@@ -123,13 +127,39 @@ def crash_mode(audit: ScenarioRun, client: TargetClient, job: str, crash_at: flo
     return mode
 
 
-def timeout_mode(audit: ScenarioRun, client: TargetClient, job: str) -> Mode:
-    mode = Mode(mode="API call timeout", expected="retrying, then failed (error: timeout)")
+def hung_call_end(timing: Mapping[str, Any], *, has_deadline: bool) -> tuple[str, float]:
+    """What ends an item whose provider call hangs on every attempt, on a stack with ``timing``, and
+    when (at the latest).
+
+    Its attempts end after ``max_attempts`` provider timeouts (and backoff): ``"attempts"``. A batch
+    deadline shorter than that ends it first: ``"deadline"`` (the item's state is then the
+    deadline's, whatever its first attempts recorded: a stack whose deadline is not longer than its
+    provider timeout never sees a call time out at all). A wait past the budget for a running
+    stack's timings is ``unknown`` (``require_wait``).
+    """
+    attempts_s = int(timing["max_attempts"]) * (float(timing["provider_timeout_s"]) + 1.0)
+    ended_by, wait_s = "attempts", attempts_s
+    if has_deadline and float(timing["batch_deadline_s"]) < attempts_s + 2.0:
+        ended_by, wait_s = "deadline", float(timing["batch_deadline_s"])
+    key = "batch_deadline_s" if ended_by == "deadline" else "provider_timeout_s"
+    require_wait(key, wait_s, why="the API call timeout mode (a call that hangs on every attempt)")
+    return ended_by, wait_s
+
+
+def timeout_mode(audit: ScenarioRun, client: TargetClient, job: str, ended_by: str) -> Mode:
     item = items_by_seq(client, job)[1]
     error = item_error(audit, item)
     kind = audit.observe.item_field(item, "error_kind", optional=True)
+    if ended_by == "attempts":
+        mode = Mode(mode="API call timeout", expected="retrying, then failed (error: timeout)")
+        mode.ok = item.state in ("retrying", "failed") and "timeout" in error.lower()
+    else:  # the batch deadline of this stack ends the hung call before its attempts can
+        deadline = audit.stack.timing["batch_deadline_s"]
+        mode = Mode(mode="API call timeout", expected=f"timeout or failed at the {deadline} s batch deadline "
+                    "(error: deadline or timeout; it ends the hung call before its attempts do)")  # fmt: skip
+        named = any(w in error.lower() for w in ("deadline", "timeout"))
+        mode.ok = item.state in ("timeout", "failed") and named
     mode.actual = f"{item.state} (error: {kind or error})"
-    mode.ok = item.state in ("retrying", "failed") and "timeout" in error.lower()
     return mode
 
 
@@ -241,19 +271,25 @@ def run_failure_modes(audit: ScenarioRun, *, record: bool) -> ModeRunner:
     audit.stack.start(services=[audit.api], timing=TIMING)
     client = audit.client()
     run = ModeRunner(audit, record=record)
+    hung: str | None = None  # what ends the hung call on this stack (None: past the wait budget)
+    with run.mode(TIMEOUT):
+        has_deadline = audit.stack.target.timing.batch_deadline_s is not None
+        hung, _ = hung_call_end(audit.stack.timing, has_deadline=has_deadline)
     with run.mode(RESTART):
         run.add(server_restart_during_request(audit, client))
 
     # Crash, API timeout and partial completion run side by side on three batches (a target that
     # declares it has no 'partial' state fails that mode at once, without its batch).
-    crash_job, timeout_job = (client.batch_id_of(client.create_batch(n)) for n in (3, 2))
+    crash_job = client.batch_id_of(client.create_batch(3))
+    timeout_job = client.batch_id_of(client.create_batch(2)) if hung else None
     partial_job = None
     with run.mode(PARTIAL):
         require_state(audit, "partial")
         partial_job = client.batch_id_of(client.create_batch(5))
     crash_at = None
     with contextlib.ExitStack() as faults:
-        faults.enter_context(audit.provider.rule(items_by_seq(client, timeout_job)[1].id, hang=True))
+        if timeout_job is not None:
+            faults.enter_context(audit.provider.rule(items_by_seq(client, timeout_job)[1].id, hang=True))
         if partial_job is not None:
             faults.enter_context(audit.provider.rule(items_by_seq(client, partial_job)[3].id, status=422))
         with audit.provider.barrier(items_by_seq(client, crash_job)[2].id) as held:
@@ -273,8 +309,9 @@ def run_failure_modes(audit: ScenarioRun, *, record: bool) -> ModeRunner:
     if crash_at is not None:
         with run.mode(CRASH):
             run.add(crash_mode(audit, client, crash_job, crash_at))
-    with run.mode(TIMEOUT):
-        run.add(timeout_mode(audit, client, timeout_job))
+    if timeout_job is not None and hung is not None:
+        with run.mode(TIMEOUT):
+            run.add(timeout_mode(audit, client, timeout_job, hung))
     if partial_job is not None:
         with run.mode(PARTIAL):
             run.add(partial_mode(client, partial_job))

@@ -7,15 +7,16 @@ or the job, so the harness gives up at a few times the configured timeout and fa
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from harness.checkers.ledger import exactly_once
-from harness.errors import ObservationMissing
+from harness.errors import ObservationMissing, Undecidable
 from harness.scenario import ScenarioRun
-from harness.stack.timing import at_least, prefer
-from harness.target.client import TargetClient
+from harness.stack.timing import prefer, require_wait
+from harness.target.client import ItemView, TargetClient
 from harness.workload import (
     TERMINAL,
     ids_in_state,
@@ -70,15 +71,18 @@ def _item_path(audit: ScenarioRun, batch_id: str) -> str:
     needs=("services.api", "services.worker", "observe.items", "database.observations.transitions?"),
 )
 def test_rr_t01_provider_call_times_out(audit: ScenarioRun) -> None:
-    # Given one worker and a provider that holds every call without answering (a 120 s hang).
-    # The job deadline must outlast every attempt, or it (not the call timeout) ends the item: a
-    # running stack whose deadline does not is unknown here, naming it (TEST-RR-T02 audits it).
+    # Given one worker and a provider that holds every call without answering (a 120 s hang). The
+    # job deadline should outlast every attempt, or it (not the call timeout) ends the item: the
+    # harness sets one that does; a running stack keeps its own (``t01_plan``).
     (worker,) = audit.workers(1)
     t = audit.stack.timing
     attempts_s = t["max_attempts"] * (2 * float(t["provider_timeout_s"]) + 1) + 5
-    audit.stack.start(services=[audit.api, worker], timing={"batch_deadline_s": at_least(attempts_s)})
+    audit.stack.start(
+        services=[audit.api, worker], timing={"batch_deadline_s": prefer(attempts_s, at_least=0.0)}
+    )
     timing = audit.stack.timing
     timeout_s = float(timing["provider_timeout_s"])
+    ends_by = t01_plan(timing, has_deadline=audit.stack.target.timing.batch_deadline_s is not None)
     client = audit.client()
     with audit.provider.rule(hang=True):
         # When a one-item batch calls it.
@@ -94,9 +98,13 @@ def test_rr_t01_provider_call_times_out(audit: ScenarioRun) -> None:
             first is not None,
             detail={"bound_s": 3 * timeout_s, "call_arrived": bool(arrived)},
         )
-        final = None
-        if first is not None:  # every attempt hangs: the item ends failed after its retries
+        final, after_first = None, None
+        if first is not None:  # the item leaves processing; every attempt hangs: it ends failed
+            # after its retries, or (a shorter deadline) at the deadline
+            after_first = poll_until(lambda: _left_processing(client, batch_id), timeout=timeout_s + 5)
             bound = timing["max_attempts"] * (2 * timeout_s + 1) + 5
+            if ends_by != "attempts":
+                bound = min(bound, float(timing["batch_deadline_s"]) + timeout_s + 5)
             final = poll_until(lambda: _terminal(client, batch_id), timeout=bound)
 
     # Each hung call ended within 2x the timeout, by the target closing the connection.
@@ -111,23 +119,64 @@ def test_rr_t01_provider_call_times_out(audit: ScenarioRun) -> None:
     outcomes = sorted({str(e.get("outcome")) for e in calls})
     audit.evidence("connection_outcomes", outcomes, expected=["aborted"])
     audit.expect("connection_released", outcomes == ["aborted"], detail={"outcomes": outcomes})
-    # The item left processing (retrying, then failed), and its error says "timeout".
+    # The item left processing (retrying, then failed; or the deadline's state), never stuck.
     item = items_by_seq(client, batch_id).get(1)
     state = item.state if item else None
-    audit.evidence("item_state", state, expected="failed (or retrying)")
+    ended = ("failed", "retrying") if ends_by == "attempts" else ("failed", "retrying", "timeout")
+    audit.evidence("item_state", state, expected=" or ".join(ended))
     audit.expect(
         "item_not_stuck",
-        final is not None and state in ("failed", "retrying"),
-        detail={"batch": final, "item": state},
+        final is not None and state in ended,
+        detail={"batch": final, "item": state, "ended_by": ends_by},
     )
     path = _item_path(audit, batch_id)
-    audit.evidence("item_path", path, expected="... processing -> retrying ... -> failed")
+    ends = "failed" if ends_by == "attempts" else "timeout (the batch deadline)"
+    audit.evidence("item_path", path, expected=f"... processing -> retrying ... -> {ends}")
+    # Its error says "timeout": read once the expired call was recorded (before a deadline rewrites it).
     with audit.deciding("error_classified_timeout"):
-        error = item_error(audit, item) if item else ""
+        if ends_by == "deadline":
+            raise Undecidable(
+                f"timing.batch_deadline_s: this stack's batch deadline ({timing['batch_deadline_s']} s) ends "
+                f"a hung call before its provider timeout ({timeout_s} s) can: no call times out before "
+                "the item is the deadline's, so the timeout's classification cannot be seen",
+                field="timing.batch_deadline_s",
+            )
+        recorded = after_first if ends_by == "first_attempt" else item
+        if ends_by == "first_attempt" and (recorded is None or recorded.state not in ("retrying", "failed")):
+            raise Undecidable(
+                f"timing.batch_deadline_s: the {timing['batch_deadline_s']} s batch deadline ended the item "
+                f"before its timed-out call was recorded (state {recorded.state if recorded else None})",
+                field="timing.batch_deadline_s",
+            )
+        error = item_error(audit, recorded) if recorded else ""
         audit.evidence("item_error", error, expected="names timeout")
         audit.expect("error_classified_timeout", "timeout" in error.lower(), detail={"error": error})
-    audit.evidence("provider_calls", len(work_calls(audit)), expected=timing["max_attempts"])
+    attempts = timing["max_attempts"]
+    calls_expected = attempts if ends_by == "attempts" else f"<= {attempts} (until the batch deadline)"
+    audit.evidence("provider_calls", len(work_calls(audit)), expected=calls_expected)
     audit.conclude()
+
+
+def t01_plan(timing: Mapping[str, Any], *, has_deadline: bool) -> str:
+    """What ends TEST-RR-T01's item on a stack with ``timing``: ``attempts`` (no deadline, or one that
+    outlasts every attempt), ``first_attempt`` (the deadline ends it, but only after its first call
+    timed out: the timeout is read from the item then), or ``deadline`` (the deadline is not clearly
+    longer than one call's timeout: no call is seen to time out before it; the error classification
+    is ``unknown``, naming it). A wait past the budget for a running stack is ``unknown`` at once."""
+    timeout_s, attempts = float(timing["provider_timeout_s"]), int(timing["max_attempts"])
+    require_wait("provider_timeout_s", attempts * (timeout_s + 1), why="every attempt of a hung call")
+    if not has_deadline:
+        return "attempts"
+    deadline = float(timing["batch_deadline_s"])
+    if deadline >= attempts * (2 * timeout_s + 1) + 5:
+        return "attempts"
+    return "first_attempt" if deadline > 1.5 * timeout_s + 2 else "deadline"
+
+
+def _left_processing(client: TargetClient, batch_id: str) -> ItemView | None:
+    """The batch's first item once it is no longer processing (its call's outcome recorded)."""
+    item = items_by_seq(client, batch_id).get(1)
+    return item if item is not None and item.state not in ("processing", "queued") else None
 
 
 def _alerts(audit: ScenarioRun, *, correlation_id: str, batch_id: str) -> list[dict[str, Any]]:

@@ -81,7 +81,9 @@ def test_wr_003_recover_from_checkpoint_owner_or_admin(audit: ScenarioRun) -> No
     if c.auth.other_user is None or c.auth.admin is None:
         audit.unknown("target has no workflow.auth.other_user / workflow.auth.admin")
     a, rules_a = start_scripted(audit, wfc, {c.steps.call: [{"status": 422}]}, timeout=bound(audit))
-    b, rules_b = start_scripted(audit, wfc, {c.steps.call: [{"status": 422}]}, timeout=bound(audit))
+    b, rules_b = start_scripted(
+        audit, wfc, {c.steps.call: [{"status": 422}]}, timeout=bound(audit), after=[a]
+    )
     for wid in (a, b):
         wait_state(audit, wfc, wid, "failed", timeout=bound(audit))
 
@@ -183,10 +185,10 @@ def test_wr_008_attention_list_with_failure_reasons(audit: ScenarioRun) -> None:
     audit.stack.start(services=[audit.api, *audit.workers(1)])
     wfc = workflows(audit)
     failing = {"A": c.steps.call, "B": c.steps.optional or c.steps.call}
-    ids = {
-        k: start_scripted(audit, wfc, {step: [{"status": 422}]}, timeout=bound(audit))[0]
-        for k, step in failing.items()
-    }
+    ids: dict[str, str] = {}
+    for k, step in failing.items():
+        script = {step: [{"status": 422}]}
+        ids[k] = start_scripted(audit, wfc, script, timeout=bound(audit), after=list(ids.values()))[0]
     ids["C"] = wfc.start_id()
     states = {
         k: wait_state(audit, wfc, w, "failed", "completed", timeout=bound(audit)).state

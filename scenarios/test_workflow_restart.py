@@ -18,26 +18,42 @@ import pytest
 from harness.checkers.ledger import same_idempotency_key
 from harness.scenario import ScenarioRun
 from harness.stack.timing import at_least
+from harness.target.workflow_client import WorkflowClient
+from harness.target.workflow_model import WorkflowContract
 from harness.workflows import bound, call_step_held, contract, kinds, step_calls, wait_state, workflows
 from harness.workload import ledger, log_events, log_offset, poll_until
 
-#: a step lease far longer than the scenario's bound: only start-up recovery (not a lease expiry
-#: noticed by a restarted worker) can resume the interrupted step in time
-LONG_LEASE_S = 30.0
 #: how long the server may take to come back and resume (API start, one step, a worker claim)
 RESUME_BOUND_S = 10.0
 
 
-def crash_server(audit: ScenarioRun) -> None:
-    """SIGKILL the whole server: its worker and its API."""
+def crash_server(audit: ScenarioRun, wfc: WorkflowClient, wid: str) -> int:
+    """SIGKILL the whole server: its worker and its API. Returns how many recovery notifications the
+    owner had before (``restart_server`` waits for the next one)."""
+    told = recovery_notes(wfc, wid, contract(audit))
     audit.faults.kill(audit.workers(1)[0])
     audit.faults.kill(audit.api)
+    return told
 
 
-def restart_server(audit: ScenarioRun) -> None:
-    """Start the server again: the worker first, then the API (whose start-up runs recovery)."""
-    audit.faults.restart(audit.workers(1)[0])
+def recovery_notes(wfc: WorkflowClient, wid: str, c: WorkflowContract) -> int:
+    """How many times the owner was told what start-up recovery did (resumed, or gave up)."""
+    told = (c.events.recovered, c.events.recovery_failed)
+    return sum(1 for n in wfc.notifications(wid) if n["kind"] in told)
+
+
+def restart_server(audit: ScenarioRun, wfc: WorkflowClient, wid: str, told: int) -> None:
+    """Start the server again: the API first (its start-up runs recovery), then its worker, once the
+    owner has been told what recovery did (or ``RESUME_BOUND_S`` passed without a word).
+
+    A worker running before recovery would take the interrupted step over itself as soon as its lease
+    expired, and on a stack with a short lease (a running one keeps its own) that comes first: only
+    start-up recovery may resume the step here, whatever the lease.
+    """
+    c = contract(audit)
     audit.faults.restart(audit.api)
+    poll_until(lambda: recovery_notes(wfc, wid, c) > told, timeout=RESUME_BOUND_S)
+    audit.faults.restart(audit.workers(1)[0])
 
 
 @pytest.mark.audit(
@@ -51,15 +67,15 @@ def restart_server(audit: ScenarioRun) -> None:
 def test_wr_004_server_restart_recovers_incomplete_workflows(audit: ScenarioRun) -> None:
     # Given a workflow inside its provider step (the call held).
     c = contract(audit)  # a target without workflows: unknown, nothing started
-    audit.stack.start(services=[audit.api, *audit.workers(1)], timing={"lease_s": at_least(LONG_LEASE_S)})
+    audit.stack.start(services=[audit.api, *audit.workers(1)])
     wfc = workflows(audit)
     with call_step_held(audit, wfc, timeout=bound(audit)) as (wid, _held):
         # When the server crashes (worker and API SIGKILLed) and comes back.
-        crash_server(audit)
+        told = crash_server(audit, wfc, wid)
         crashed_at = time.monotonic()
-    restart_server(audit)
+    restart_server(audit, wfc, wid, told)
 
-    # Then the workflow is resumed without a human and completes (well before any lease expiry).
+    # Then the workflow is resumed without a human (start-up recovery) and completes.
     done = poll_until(
         lambda: (v := wfc.get(wid, who="admin")).state == "completed" and v, timeout=RESUME_BOUND_S
     )
@@ -92,25 +108,25 @@ def test_wr_005_recovery_attempts_bounded(audit: ScenarioRun) -> None:
     # Given a workflow whose provider step brings the server down every time it runs: the harness
     # crashes the server while each of the step's calls is held.
     c = contract(audit)  # a target without workflows: unknown, nothing started
-    audit.stack.start(services=[audit.api, *audit.workers(1)], timing={"lease_s": at_least(LONG_LEASE_S)})
+    audit.stack.start(services=[audit.api, *audit.workers(1)])
     wfc = workflows(audit)
     limit = c.timing.max_recoveries
     with call_step_held(audit, wfc, timeout=bound(audit)) as (wid, _held):
-        crash_server(audit)
+        told = crash_server(audit, wfc, wid)
     item = wfc.provider_item(wid, c.steps.call)
     for attempt in range(2, limit + 2):  # each automatic recovery runs the step again: crash again
         with audit.provider.barrier(item, attempt=attempt) as held:
-            restart_server(audit)
+            restart_server(audit, wfc, wid, told)
             arrived = poll_until(lambda: held.state().arrived > 0, timeout=RESUME_BOUND_S)
             if arrived:
-                crash_server(audit)
+                told = crash_server(audit, wfc, wid)
         if not arrived:
             break
     audit.evidence("crashes_survived", attempt - 1 if arrived else attempt - 2, expected=limit)
 
     # When the server comes back once more (the recovery limit is used up).
     calls = len(step_calls(audit, wfc, wid, c.steps.call))
-    restart_server(audit)
+    restart_server(audit, wfc, wid, told)
     settled = poll_until(
         lambda: (
             wfc.get(wid, who="admin").state == "failed"

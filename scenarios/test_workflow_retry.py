@@ -90,7 +90,7 @@ def test_wr_002_exhausted_retries_fail_notify_and_allow_retry_or_skip(audit: Sce
     if optional is None:
         audit.unknown("target has no workflow.steps.optional")
     a, rules_a = start_scripted(audit, wfc, {call: [{"status": 503}]}, timeout=bound(audit))
-    b, _ = start_scripted(audit, wfc, {optional: [{"status": 422}]}, timeout=bound(audit))
+    b, _ = start_scripted(audit, wfc, {optional: [{"status": 422}]}, timeout=bound(audit), after=[a])
 
     # When A's retries are exhausted.
     fa = wait_state(audit, wfc, a, "failed", "completed", timeout=bound(audit))

@@ -128,6 +128,16 @@ class Stack(ABC):
         if name not in self.started:
             self.started.append(name)
 
+    def memory_kb(self, name: str) -> int | None:
+        """Service ``name``'s resident memory in kB, None where this backend cannot read it (here: the
+        pid of the process it started, ``/proc/<pid>/status``)."""
+        from harness.stack.memory import vm_rss_kb
+
+        try:
+            return vm_rss_kb(getattr(self.process(name), "pid", None))
+        except Exception:  # a backend without process handles
+            return None
+
     def close(self) -> None:
         """Tear everything down; safe to call twice and after a failed start."""
         self._teardown()

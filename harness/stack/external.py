@@ -173,6 +173,14 @@ class ExternalStack(Stack):
             raise CapabilityMissing(f"services.{name}.handle (process faults on a running stack need one)")
         return handle
 
+    def memory_kb(self, name: str) -> int | None:
+        """Through the handle's ``memory_kb`` command (None without one): the process is elsewhere."""
+        handle = self.handle(name) if name in self.target.services else None
+        try:
+            return handle.memory_kb() if handle is not None else None
+        except Exception:  # a command that hangs or cannot run: unreadable, never a finding
+            return None
+
     def proxy_name(self, link: str) -> str:
         self._guard()
         if link not in self.target.links:

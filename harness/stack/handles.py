@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from harness.errors import CapabilityMissing, FaultError, ServiceError
 from harness.stack.base import Signalable
+from harness.stack.memory import parse_kb
 from harness.target.handle_model import Command, CommandsHandleSpec, HandleSpec
 
 if TYPE_CHECKING:
@@ -36,6 +37,10 @@ class Handle(Signalable, Protocol):
 
     def save_log(self) -> Path | None:
         """The service's output so far in a file, where the handle can read it (a container's)."""
+        ...
+
+    def memory_kb(self) -> int | None:
+        """The service's resident memory in kB, where the handle can read it (a ``memory_kb`` command)."""
         ...
 
 
@@ -97,6 +102,15 @@ class CommandHandle:
         """``alive`` exited 0 (a paused service is still alive)."""
         return self._exec("alive").returncode == 0
 
+    def memory_kb(self) -> int | None:
+        """What ``memory_kb`` prints (resident memory, kB); None without the verb or a number."""
+        if self.spec.memory_kb is None:
+            return None
+        done = self._exec("memory_kb", capture=True)
+        if done.returncode != 0:
+            return None
+        return parse_kb(done.stdout.decode(errors="replace"))
+
     # -- internals ------------------------------------------------------------------------------
     def _run(self, verb: str) -> None:
         done = self._exec(verb)
@@ -113,14 +127,14 @@ class CommandHandle:
             raise CapabilityMissing(f"services.{self.name}.handle.commands.{verb}")
         return command
 
-    def _exec(self, verb: str) -> subprocess.CompletedProcess[bytes]:
+    def _exec(self, verb: str, *, capture: bool = False) -> subprocess.CompletedProcess[bytes]:
         command = self._command(verb)
         try:
             return subprocess.run(
                 command,
                 shell=isinstance(command, str),
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 timeout=self.spec.timeout_s,
                 check=False,
@@ -147,6 +161,9 @@ class DockerHandle:
 
     def can(self, verb: str) -> bool:
         return True
+
+    def memory_kb(self) -> int | None:
+        return None  # not read from a container yet: TEST-RR-Q03's memory check stays unknown there
 
     def save_log(self) -> Path | None:
         """The container's output so far (``docker logs``) in a file: its log, no path needed."""

@@ -127,6 +127,9 @@ class JournaledHandle:
     def save_log(self) -> Path | None:
         return self.handle.save_log()
 
+    def memory_kb(self) -> int | None:
+        return self.handle.memory_kb()
+
     def kill(self) -> None:
         self.journal.add("killed", service=self.name)
         self.down = True

@@ -5,6 +5,14 @@ held call" (:func:`at_least`), "the deadline must be short enough to wait for" (
 stack the harness starts takes the bound's value through ``{timing.X}``; a running stack whose own
 setting already meets the bound is audited as it is, and one that does not is ``unknown`` for that
 scenario, naming the timing (never a bound it does not keep, never a false fail).
+
+**How long a scenario waits for a running stack's own timing.** Where the harness would set a short
+value to keep an audit fast (a 2 s provider timeout, a 5 s deadline), a scenario asks for it with
+:func:`prefer` and a bound, and derives every wait and workload from ``stack.timing`` afterwards. A
+stack the harness cannot change keeps its value when the scenario can wait for it: one such timing
+at most :data:`MAX_WAIT_S` (a real 30 s provider timeout or batch deadline is waited for), and the
+scenario's whole derived wait at most :data:`WAIT_BUDGET_S` (:func:`require_wait`). A longer one (a
+1 h deadline) leaves the scenario ``unknown``, naming ``timing.<key>``.
 """
 
 from __future__ import annotations
@@ -12,6 +20,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from harness.errors import Undecidable
+
+#: the longest one timing of a running stack a scenario waits for instead of being ``unknown``
+MAX_WAIT_S = 60.0
+#: the longest a scenario's derived waits may add up to on a running stack (its run stays well
+#: inside the per-scenario timeout of ``chaos-audit run`` and the test suite's 300 s)
+WAIT_BUDGET_S = 200.0
 
 
 @dataclass(frozen=True)
@@ -43,8 +59,29 @@ class Prefer:
     bound: AtLeast | AtMost
 
 
-def prefer(value: float, *, at_most: float) -> Prefer:
-    return Prefer(value, AtMost(at_most))
+def prefer(value: float, *, at_most: float | None = None, at_least: float | None = None) -> Prefer:
+    """``value`` where the harness sets timings; on a running stack, its own value within the bound
+    (exactly one of ``at_most`` / ``at_least``)."""
+    if (at_most is None) == (at_least is None):
+        raise ValueError("prefer(): give exactly one of at_most, at_least")
+    return Prefer(value, AtMost(at_most) if at_most is not None else AtLeast(float(at_least or 0.0)))
+
+
+def waitable(value: float) -> Prefer:
+    """``value`` where the harness sets timings; a running stack's own value if it can be waited for
+    (at most :data:`MAX_WAIT_S`)."""
+    return prefer(value, at_most=MAX_WAIT_S)
+
+
+def require_wait(key: str, total_s: float, *, why: str) -> None:
+    """``Undecidable`` naming ``timing.<key>`` when the wait a scenario derived from it (``total_s``)
+    is past :data:`WAIT_BUDGET_S`: a scenario that would run for an hour is ``unknown``, not slow."""
+    if total_s > WAIT_BUDGET_S:
+        raise Undecidable(
+            f"timing.{key}: {why} would take {total_s:.0f} s, past the {WAIT_BUDGET_S:.0f} s a scenario "
+            "waits for a running stack's own timing",
+            field=f"timing.{key}",
+        )
 
 
 def at_least(value: float) -> AtLeast:

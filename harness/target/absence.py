@@ -55,4 +55,9 @@ def hint(field: str) -> str:
             f"map your state onto {state!r} in observe.state_map, or list it in observe.lacks_states "
             "if your system has no such state"
         )
+    if field.startswith("timing."):
+        return (
+            f"the value of `{field}` in the target file is the stack's own setting; a stack the harness "
+            f"starts takes the scenario's through {{{field}}} in a service's command, env or args"
+        )
     return f"add `{field}: ...` to the target file, or `{field}: null` if your system has none"

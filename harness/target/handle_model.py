@@ -9,6 +9,7 @@ started by somebody else: each service the audit may crash or freeze says *how*,
 - ``handle: {commands: {kill: [...], alive: [...], ...}}``: commands the user writes (``ssh host
   systemctl kill -s KILL worker@1``, ``kubectl delete pod ...``). Only ``kill`` and ``alive`` are
   required: a verb left out makes only the faults that need it ``unknown``, naming the verb.
+  ``memory_kb`` is no fault: it prints the service's resident memory in kB (TEST-RR-Q03 reads it).
 
 The ``safety`` section exists because faulting a shared environment by mistake is costly: the
 external backend refuses to inject anything until the file says ``allow_faults: true``.
@@ -41,9 +42,11 @@ class CommandsHandleSpec(Model):
     resume: Command | None = None
     restart: Command | None = None  #: bring it back after a kill (default: ``start``)
     start: Command | None = None  #: start it when stopped (default: ``restart``)
+    #: prints the service's resident memory in kB (its first number), e.g. ``ps -o rss= -p PID``
+    memory_kb: Command | None = None
     timeout_s: float = Field(default=30.0, gt=0)  #: each command's limit (ssh and kubectl can hang)
 
-    @field_validator("kill", "alive", "pause", "resume", "restart", "start")
+    @field_validator("kill", "alive", "pause", "resume", "restart", "start", "memory_kb")
     @classmethod
     def _not_empty(cls, v: Command | None) -> Command | None:
         if v is not None and (not v or (isinstance(v, list) and not v[0])):

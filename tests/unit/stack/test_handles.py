@@ -205,3 +205,24 @@ def test_heal_resumes_a_paused_service_and_starts_a_killed_one_from_the_journal(
         paused.kill()
         paused.wait()
         subprocess.run(["sh", "-c", f"kill -9 $(cat {tmp_path / 'w2.pid'})"], check=False)
+
+
+def test_memory_kb_reads_the_real_process_through_the_users_command(
+    sleeper: tuple[subprocess.Popen[bytes], Path],
+) -> None:
+    proc, pidfile = sleeper
+    status = Path(f"/proc/{proc.pid}/status").read_text()
+    expected = int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
+    handle = CommandHandle("worker-1", _commands(pidfile, memory_kb=f"ps -o rss= -p $(cat {pidfile})"))
+    got = handle.memory_kb()
+    assert got is not None and abs(got - expected) <= max(64, expected // 10)
+
+
+def test_memory_kb_is_none_without_the_verb_or_a_number(
+    sleeper: tuple[subprocess.Popen[bytes], Path],
+) -> None:
+    _, pidfile = sleeper
+    assert CommandHandle("w", _commands(pidfile)).memory_kb() is None
+    assert CommandHandle("w", _commands(pidfile, memory_kb="echo no number")).memory_kb() is None
+    assert CommandHandle("w", _commands(pidfile, memory_kb="exit 3")).memory_kb() is None
+    assert CommandHandle("w", _commands(pidfile, memory_kb="echo '  2048 kB'")).memory_kb() == 2048
