@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from independent import TIMING, IndependentStack  # noqa: E402
+from independent import TIMING, IndependentStack
 
-from harness.catalog.scenarios import ENTRIES, ids_catching  # noqa: E402
+from harness.catalog.scenarios import ENTRIES, ids_catching
 
 
 def audit_correct(stack: IndependentStack, only: str, out: Path) -> dict[str, tuple[str, str]]:
