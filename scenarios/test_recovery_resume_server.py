@@ -430,33 +430,34 @@ def item_view(client: TargetClient, batch_id: str, item_id: str) -> Any:
     needs=("services.api", "services.worker*2", "links.db", "observe.items", "database.observations.items?"),
 )
 def test_rr_006_partitioned_worker_cannot_commit(audit: ScenarioRun) -> None:
-    # Given worker-1 alone, inside its first provider call (held only for a few observations and
-    # a partition: well inside any provider timeout, which a running stack keeps as it is).
+    # Given worker-1 alone, inside its first provider call (held only while its link is cut and the
+    # call is answered: well inside any provider timeout, which a running stack keeps as it is).
     w1, w2 = audit.workers(2)
     w1_db = audit.link(w1, "db")
     audit.stack.start(services=[audit.api, w1])
     client = audit.client()
     bound = 10.0 + 3 * audit.stack.timing["lease_s"]  # a worker start, a lease expiry, a few calls
+    since = log_offset(audit, w1)
     with audit.provider.barrier(nth=1) as held:
         batch_id = client.batch_id_of(client.create_batch(3))
         held.wait(timeout=bound)
-        first = held_call(audit, held.id)  # the item worker-1 is inside, whatever its position
-        item_id = str(first["item_id"])
-        token_a = observed(lambda: db_item(audit, item_id).get("lease_token"))
-        with audit.deciding("worker_1_holds_item"):
-            view = item_view(client, batch_id, item_id)
-            holder = audit.observe.item_field(view, "holder") if view is not None else None
-            audit.expect("worker_1_holds_item", holder == w1, detail={"holder": holder, "item": item_id})
 
         # When worker-1 loses its database link, then gets its (successful, marked) answer: it
         # holds a result it cannot commit, whatever its provider timeout.
         audit.faults.partition(w1_db)
-        since = log_offset(audit, w1)
+        first = held_call(audit, held.id)  # the item worker-1 is inside, whatever its position
+        item_id = str(first["item_id"])
         with audit.provider.rule(item_id, times=1, body=late_answer(item_id, first.get("idempotency_key"))):
             held.release()
             ended = audit.wait_for("worker-1's call to end", lambda: answered(audit, held.id), timeout=bound)
     if not successful(ended):  # it gave up before the answer came: there is no late answer
         cut_short(audit, f"worker-1 got its answer (the call ended {ended.get('outcome')})")
+    # (no other worker runs: the item stays worker-1's until one takes it over)
+    token_a = observed(lambda: db_item(audit, item_id).get("lease_token"))
+    with audit.deciding("worker_1_holds_item"):
+        view = item_view(client, batch_id, item_id)
+        holder = audit.observe.item_field(view, "holder") if view is not None else None
+        audit.expect("worker_1_holds_item", holder == w1, detail={"holder": holder, "item": item_id})
 
     # And its lease expires, and worker-2 takes the item over and completes it.
     audit.stack.start_service(w2)

@@ -1,0 +1,39 @@
+"""A pytest plugin for the harness's own tests: the runner stalls once a barrier holds the n-th call.
+
+Loaded into a scenario run with ``-p stall_plugin``. The first ``CHAOS_TEST_STALLS`` waits on a
+barrier aimed at the n-th work call do not return at once: they return once the target's own
+provider timeout has ended the held call and the target has gone on (two more work calls), which
+is what a runner descheduled for longer than that timeout looks like to the target.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from harness.faults.provider.client import Barrier
+from harness.faults.provider.model import BarrierState
+
+_stalls_left = int(os.environ.get("CHAOS_TEST_STALLS", "0"))
+_real_wait = Barrier.wait
+
+
+def _ran_on(barrier: Barrier) -> bool:
+    entries = barrier.client.ledger()
+    held = [e for e in entries if e.barrier_id == barrier.id]
+    later = [e for e in entries if e.nth is not None and barrier.nth is not None and e.nth > barrier.nth]
+    return bool(held) and held[0].answered_at is not None and len(later) >= 2
+
+
+def _stalling_wait(self: Barrier, timeout: float, count: int = 1) -> BarrierState:
+    global _stalls_left
+    state = _real_wait(self, timeout, count)
+    if self.nth is not None and _stalls_left > 0:
+        _stalls_left -= 1
+        deadline = time.monotonic() + timeout
+        while not _ran_on(self) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return state
+
+
+Barrier.wait = _stalling_wait  # type: ignore[method-assign]
