@@ -176,8 +176,8 @@ def test_rr_001_client_drop_does_not_stop_work(audit: ScenarioRun) -> None:
         # When the client is dropped and a brand-new client (no session state) looks again.
         tab.drop()
         fresh = audit.client("client-2")
-        if fresh.batch_state(batch_id) == "completed":  # finished before the drop: not mid-workflow
-            cut_short(audit, "the client was dropped (the batch completed first)")
+        if (state := fresh.batch_state(batch_id)) in TERMINAL:  # over before the drop: not mid-workflow
+            cut_short(audit, f"the client was dropped (the batch was {state} first)")
         db_before = observed(lambda: db_done(audit, batch_id))
         api_done = api_completed_reaching(audit, fresh, batch_id, len(answered))
         seen = items_by_seq(fresh, batch_id)

@@ -2,27 +2,46 @@
 
 Loaded into a scenario run with ``-p stall_plugin``. The first ``CHAOS_TEST_STALLS`` waits on a
 barrier aimed at the n-th work call do not return at once: they return once the target's own
-provider timeout has ended the held call and the target has gone on (two more work calls), which
-is what a runner descheduled for longer than that timeout looks like to the target.
+provider timeout has ended the held call and the target has gone on (``CHAOS_TEST_STALL_CALLS``
+more work calls answered, 2 unless set; with ``CHAOS_TEST_STALL_SETTLE=1`` also every batch in the
+target's store ended), which is what a runner descheduled for longer than that timeout looks like
+to the target.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from typing import Any
+
+import pytest
 
 from harness.faults.provider.client import Barrier
 from harness.faults.provider.model import BarrierState
+from harness.plugin import RUN_KEY
+from harness.workload import TERMINAL
 
 _stalls_left = int(os.environ.get("CHAOS_TEST_STALLS", "0"))
+_calls_after = int(os.environ.get("CHAOS_TEST_STALL_CALLS", "2"))
+_settle = os.environ.get("CHAOS_TEST_STALL_SETTLE") == "1"
 _real_wait = Barrier.wait
+#: the scenario run in progress (its store tells when the batches ended)
+_run: Any = None
+
+
+def pytest_runtest_call(item: pytest.Item) -> None:
+    global _run
+    _run = item.stash.get(RUN_KEY, None)
 
 
 def _ran_on(barrier: Barrier) -> bool:
     entries = barrier.client.ledger()
     held = [e for e in entries if e.barrier_id == barrier.id]
     later = [e for e in entries if e.nth is not None and barrier.nth is not None and e.nth > barrier.nth]
-    return bool(held) and held[0].answered_at is not None and len(later) >= 2
+    answered = [e for e in later if e.answered_at is not None]
+    if not (held and held[0].answered_at is not None and len(answered) >= _calls_after):
+        return False
+    return not _settle or all(b.state in TERMINAL for b in _run.observe.batches())
 
 
 def _stalling_wait(self: Barrier, timeout: float, count: int = 1) -> BarrierState:

@@ -1,10 +1,12 @@
-"""A runner that stalls longer than the target's provider timeout while it holds a workflow's first
-call: ``call_step_held`` starts another workflow (the scenario still decides), and after ``TRIES``
-such workflows the scenario is unknown naming ``timing.provider_timeout_s``, never a false verdict.
+"""A runner that stalls longer than the target's provider timeout while it holds a provider call:
+the scenarios that hold one decide anyway where they can, else they are unknown naming
+``timing.provider_timeout_s``, never a verdict on a moment they did not observe.
 
-TEST-WR-007 runs on the local backend against the reference target (provider timeout 1 s), with
-``stall_plugin`` making the harness wait, after the first call reached its barrier, until the
-target's timeout ended that call and the workflow went on past its call step.
+The scenarios run on the local backend against the reference target (provider timeout 1 s), with
+``stall_plugin`` making the harness wait, after a call reached its barrier, until the target's
+timeout ended that call and the target went on (``CHAOS_TEST_STALL_CALLS`` more calls answered).
+A workflow that ran past its call step is replaced by a new one (``call_step_held``), ``TRIES``
+times at most; a batch that finished, or a worker that gave up on its call, leaves no such way.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ HERE = Path(__file__).parent
 pytestmark = pytest.mark.slow
 
 
-def audit_wr_007(report: Path, stalls: int) -> dict[str, object]:
-    env = {**os.environ, "CHAOS_TEST_STALLS": str(stalls)}
+def audit_stalled(
+    report: Path, sid: str, stalls: int, calls: int = 2, settle: bool = False
+) -> dict[str, object]:
+    env = {**os.environ, "CHAOS_TEST_STALLS": str(stalls), "CHAOS_TEST_STALL_CALLS": str(calls),
+           "CHAOS_TEST_STALL_SETTLE": "1" if settle else ""}  # fmt: skip
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
     env.pop("PYTEST_ADDOPTS", None)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "scenarios", "-q", "-p", "no:cacheprovider", "-p", "stall_plugin",
-         "--chaos-only", "TEST-WR-007", "--chaos-report-dir", str(report), "--chaos-seed", "7"],
+         "--chaos-only", sid, "--chaos-report-dir", str(report), "--chaos-seed", "7"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=280, check=False,
     )  # fmt: skip
     run = json.loads((report / "run.json").read_text())
@@ -47,13 +52,30 @@ def workflows_started(report: Path) -> set[str]:
 
 
 def test_one_stall_starts_another_workflow_and_still_decides(tmp_path: Path) -> None:
-    scenario = audit_wr_007(tmp_path, stalls=1)
+    scenario = audit_stalled(tmp_path, "TEST-WR-007", stalls=1)
     assert scenario["verdict"] == "pass", scenario.get("reason")
     assert len(workflows_started(tmp_path)) == 2  # the first ran past its call step
 
 
 def test_stalls_on_every_try_leave_it_unknown_naming_the_timing(tmp_path: Path) -> None:
-    scenario = audit_wr_007(tmp_path, stalls=TRIES)
+    scenario = audit_stalled(tmp_path, "TEST-WR-007", stalls=TRIES)
     assert scenario["verdict"] == "unknown", scenario.get("reason")
     assert str(scenario["reason"]).startswith("timing.provider_timeout_s:"), scenario["reason"]
     assert len(workflows_started(tmp_path)) == TRIES
+
+
+@pytest.mark.parametrize(
+    ("sid", "settle", "why"),
+    [
+        ("TEST-RR-001", True, "before the client was dropped (the batch was completed first)"),
+        ("TEST-RR-003", True, "before the server noticed the client leave (the job completed first)"),
+        ("TEST-RR-006", False, "before worker-1 got its answer (the call ended aborted)"),
+    ],
+)
+def test_a_batch_scenario_whose_held_call_ended_too_soon_is_unknown(
+    tmp_path: Path, sid: str, settle: bool, why: str
+) -> None:
+    scenario = audit_stalled(tmp_path, sid, stalls=1, settle=settle)
+    assert scenario["verdict"] == "unknown", scenario.get("reason")
+    reason = str(scenario["reason"])
+    assert reason.startswith("timing.provider_timeout_s:") and why in reason, reason
