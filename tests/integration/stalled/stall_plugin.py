@@ -1,7 +1,8 @@
 """A pytest plugin for the harness's own tests: the runner stalls once a barrier holds the n-th call.
 
 Loaded into a scenario run with ``-p stall_plugin``. The first ``CHAOS_TEST_STALLS`` waits on a
-barrier aimed at the n-th work call do not return at once: they return once the target's own
+barrier aimed at the n-th work call (with ``CHAOS_TEST_STALL_ON=item``: at an item) do not return
+at once: they return once the target's own
 provider timeout has ended the held call and the target has gone on (``CHAOS_TEST_STALL_CALLS``
 more work calls answered, 2 unless set; with ``CHAOS_TEST_STALL_SETTLE=1`` also every batch in the
 target's store ended), which is what a runner descheduled for longer than that timeout looks like
@@ -24,6 +25,7 @@ from harness.workload import TERMINAL
 _stalls_left = int(os.environ.get("CHAOS_TEST_STALLS", "0"))
 _calls_after = int(os.environ.get("CHAOS_TEST_STALL_CALLS", "2"))
 _settle = os.environ.get("CHAOS_TEST_STALL_SETTLE") == "1"
+_on_item = os.environ.get("CHAOS_TEST_STALL_ON") == "item"
 _real_wait = Barrier.wait
 #: the scenario run in progress (its store tells when the batches ended)
 _run: Any = None
@@ -36,10 +38,11 @@ def pytest_runtest_call(item: pytest.Item) -> None:
 
 def _ran_on(barrier: Barrier) -> bool:
     entries = barrier.client.ledger()
-    held = [e for e in entries if e.barrier_id == barrier.id]
-    later = [e for e in entries if e.nth is not None and barrier.nth is not None and e.nth > barrier.nth]
-    answered = [e for e in later if e.answered_at is not None]
-    if not (held and held[0].answered_at is not None and len(answered) >= _calls_after):
+    held = next((e for e in entries if e.barrier_id == barrier.id), None)
+    if held is None or held.answered_at is None or held.nth is None:
+        return False
+    answered = [e for e in entries if e.nth is not None and e.nth > held.nth and e.answered_at is not None]
+    if len(answered) < _calls_after:
         return False
     return not _settle or all(b.state in TERMINAL for b in _run.observe.batches())
 
@@ -47,7 +50,7 @@ def _ran_on(barrier: Barrier) -> bool:
 def _stalling_wait(self: Barrier, timeout: float, count: int = 1) -> BarrierState:
     global _stalls_left
     state = _real_wait(self, timeout, count)
-    if self.nth is not None and _stalls_left > 0:
+    if (self.item_id is not None if _on_item else self.nth is not None) and _stalls_left > 0:
         _stalls_left -= 1
         deadline = time.monotonic() + timeout
         while not _ran_on(self) and time.monotonic() < deadline:

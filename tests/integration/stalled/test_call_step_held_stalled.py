@@ -4,7 +4,8 @@ the scenarios that hold one decide anyway where they can, else they are unknown 
 
 The scenarios run on the local backend against the reference target (provider timeout 1 s), with
 ``stall_plugin`` making the harness wait, after a call reached its barrier, until the target's
-timeout ended that call and the target went on (``CHAOS_TEST_STALL_CALLS`` more calls answered).
+timeout ended that call and the target went on (two more calls answered; for RR-001 and -003, its
+batch over too).
 A workflow that ran past its call step is replaced by a new one (``call_step_held``), ``TRIES``
 times at most; a batch that finished, or a worker that gave up on its call, leaves no such way.
 """
@@ -28,10 +29,11 @@ pytestmark = pytest.mark.slow
 
 
 def audit_stalled(
-    report: Path, sid: str, stalls: int, calls: int = 2, settle: bool = False
+    report: Path, sid: str, stalls: int, *, settle: bool = False, on: str = ""
 ) -> dict[str, object]:
-    env = {**os.environ, "CHAOS_TEST_STALLS": str(stalls), "CHAOS_TEST_STALL_CALLS": str(calls),
-           "CHAOS_TEST_STALL_SETTLE": "1" if settle else ""}  # fmt: skip
+    """Audit ``sid`` with its first ``stalls`` barrier waits stalled (see ``stall_plugin``)."""
+    env = {**os.environ, "CHAOS_TEST_STALLS": str(stalls), "CHAOS_TEST_STALL_SETTLE": "1" if settle else "",
+           "CHAOS_TEST_STALL_ON": on}  # fmt: skip
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
     env.pop("PYTEST_ADDOPTS", None)
     done = subprocess.run(
@@ -79,3 +81,10 @@ def test_a_batch_scenario_whose_held_call_ended_too_soon_is_unknown(
     assert scenario["verdict"] == "unknown", scenario.get("reason")
     reason = str(scenario["reason"])
     assert reason.startswith("timing.provider_timeout_s:") and why in reason, reason
+
+
+def test_a_worker_paused_after_its_call_ended_leaves_wr_007_unknown(tmp_path: Path) -> None:
+    scenario = audit_stalled(tmp_path, "TEST-WR-007", stalls=1, on="item")
+    assert scenario["verdict"] == "unknown", scenario.get("reason")
+    reason = str(scenario["reason"])
+    assert reason.startswith("timing.provider_timeout_s:") and ") was paused" in reason, reason
