@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness.checkers.ledger import same_idempotency_key
+from harness.checkers.ledger import same_idempotency_key, successful
 from harness.held import answered, cut_short, still_held
 from harness.scenario import ScenarioRun
 from harness.stack.timing import at_least
@@ -177,8 +177,10 @@ def test_wr_007_paused_worker_reassigned_and_cannot_commit(audit: ScenarioRun) -
         if not still_held(held):
             cut_short(audit, f"its worker ({holder}) was paused")
         held.release()
-        audit.wait_for("the paused worker's call to be answered", lambda: answered(audit, held.id),
-                       timeout=bound(audit))  # fmt: skip
+        ended = audit.wait_for("the paused worker's call to be answered", lambda: answered(audit, held.id),
+                               timeout=bound(audit))  # fmt: skip
+        if not successful(ended):  # it had given up on the call just before it was paused
+            cut_short(audit, f"its worker ({holder}) was paused (the call ended {ended.get('outcome')})")
 
     # Then after the grace period the step is reassigned and the workflow completes without it.
     moved = poll_until(lambda: kinds(wfc.history(wid), c.events.reassign, call), timeout=3 * grace + 3)
