@@ -10,15 +10,17 @@ while its own call is held.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from harness.errors import CapabilityMissing
 from harness.faults.provider.client import Barrier
+from harness.held import cut_short
 from harness.scenario import ScenarioRun
 from harness.target.workflow_client import WorkflowClient, WorkflowView
 from harness.target.workflow_model import WorkflowContract
-from harness.workload import work_calls
+from harness.workload import poll_until, work_calls
 
 #: workflow states after which nothing happens without a user action
 SETTLED = frozenset({"completed", "failed", "interrupted"})
@@ -99,16 +101,45 @@ def call_step_held(
     """A workflow (a new one, or ``wid``) whose call step's ``attempt``-th call is held now."""
     call = contract(audit).steps.call
     if wid is None:
-        nth = len(work_calls(audit)) + 1
-        with audit.provider.barrier(nth=nth) as first:
-            wid = wfc.start_id()
-            first.wait(timeout=timeout)
-            held = audit.provider.barrier(wfc.provider_item(wid, call), attempt=attempt)
+        wid, held = _new_workflow_held(audit, wfc, call, attempt=attempt, timeout=timeout)
     else:
         held = audit.provider.barrier(wfc.provider_item(wid, call), attempt=attempt)
     with held:
         held.wait(timeout=timeout)
         yield wid, held
+
+
+#: new workflows started at most when the target's own provider timeout lets one run past its call step
+TRIES = 3
+
+
+def _new_workflow_held(
+    audit: ScenarioRun, wfc: WorkflowClient, call: str, *, attempt: int, timeout: float
+) -> tuple[str, Barrier]:
+    """A new workflow, with a barrier on its call step's ``attempt``-th call set before that call.
+
+    Its first provider call is held while the barrier is set. That takes milliseconds, but on a
+    stalled runner a target's own provider timeout (a stack keeps its own) can end the hold first:
+    the target retries the first call at once and may run past the call step. That workflow is then
+    let finish and another one is started, ``TRIES`` times at most, then the scenario is unknown.
+    """
+    for _ in range(TRIES):
+        nth = len(work_calls(audit)) + 1
+        with audit.provider.barrier(nth=nth) as first:
+            wid = wfc.start_id()
+            first.wait(timeout=timeout)
+            item = wfc.provider_item(wid, call)
+            held = audit.provider.barrier(item, attempt=attempt)
+        if not any(e["item_id"] == item and e.get("attempt") == attempt and e.get("barrier_id") != held.id
+                   for e in work_calls(audit)):  # fmt: skip
+            return wid, held
+        held.release()
+        poll_until(functools.partial(_settled, wfc, wid), timeout=timeout)  # then it calls no more
+    cut_short(audit, f"the harness could hold a workflow's {call} step's call ({TRIES} ran past it)")
+
+
+def _settled(wfc: WorkflowClient, wid: str) -> bool:
+    return wfc.get(wid, who="admin").state in SETTLED
 
 
 def kinds(

@@ -24,6 +24,7 @@ from harness.checkers.ledger import (
     successful,
 )
 from harness.errors import CapabilityMissing, ObservationMissing, Undecidable
+from harness.held import answered, cut_short
 from harness.scenario import ScenarioRun
 from harness.stack.timing import at_least, prefer, waitable
 from harness.target.absence import declared_absent
@@ -442,49 +443,50 @@ def item_view(client: TargetClient, batch_id: str, item_id: str) -> Any:
     needs=("services.api", "services.worker*2", "links.db", "observe.items", "database.observations.items?"),
 )
 def test_rr_006_partitioned_worker_cannot_commit(audit: ScenarioRun) -> None:
-    # Given worker-1 alone, inside its first provider call (held); the call must outlive the
-    # partition and the take-over, so the per-call timeout is set far above them.
+    # Given worker-1 alone, inside its first provider call (held only while its link is cut and the
+    # call is answered: well inside any provider timeout, which a running stack keeps as it is).
     w1, w2 = audit.workers(2)
     w1_db = audit.link(w1, "db")
-    audit.stack.start(services=[audit.api, w1], timing={"provider_timeout_s": at_least(30.0)})
+    audit.stack.start(services=[audit.api, w1])
     client = audit.client()
     bound = 10.0 + 3 * audit.stack.timing["lease_s"]  # a worker start, a lease expiry, a few calls
+    since = log_offset(audit, w1)
     with audit.provider.barrier(nth=1) as held:
         batch_id = client.batch_id_of(client.create_batch(3))
         held.wait(timeout=bound)
+
+        # When worker-1 loses its database link, then gets its (successful, marked) answer: it
+        # holds a result it cannot commit, whatever its provider timeout.
+        audit.faults.partition(w1_db)
         first = held_call(audit, held.id)  # the item worker-1 is inside, whatever its position
         item_id = str(first["item_id"])
-        token_a = observed(lambda: db_item(audit, item_id).get("lease_token"))
-        with audit.deciding("worker_1_holds_item"):
-            view = item_view(client, batch_id, item_id)
-            holder = audit.observe.item_field(view, "holder") if view is not None else None
-            audit.expect("worker_1_holds_item", holder == w1, detail={"holder": holder, "item": item_id})
-
-        # When worker-1 loses its database link until its lease expires and worker-2 takes over.
-        audit.faults.partition(w1_db)
-        audit.stack.start_service(w2)
-        audit.wait_for(
-            "worker-2 to call the provider for the item (its lease on worker-1 expired)",
-            lambda: len([e for e in work_calls(audit) if str(e["item_id"]) == item_id]) >= 2,
-            timeout=bound,
-        )
-        audit.wait_for(
-            "worker-2 to complete the item",
-            lambda: (v := item_view(client, batch_id, item_id)) is not None and v.state == "completed",
-            timeout=bound,
-        )
-        token_b = observed(lambda: db_item(audit, item_id).get("lease_token"))
-        # And the partition heals, then worker-1's held call gets its (successful, marked) answer.
-        audit.faults.heal_partition(w1_db)
-        since = log_offset(audit, w1)
         with audit.provider.rule(item_id, times=1, body=late_answer(item_id, first.get("idempotency_key"))):
             held.release()
-            audit.wait_for(
-                "worker-1's held call to be answered",
-                lambda: any(e.get("answered_at") is not None for e in work_calls(audit)
-                            if e.get("barrier_id") == held.id),
-                timeout=bound,
-            )  # fmt: skip
+            ended = audit.wait_for("worker-1's call to end", lambda: answered(audit, held.id), timeout=bound)
+    if not successful(ended):  # it gave up before the answer came: there is no late answer
+        cut_short(audit, f"worker-1 got its answer (the call ended {ended.get('outcome')})")
+    # (no other worker runs: the item stays worker-1's until one takes it over)
+    token_a = observed(lambda: db_item(audit, item_id).get("lease_token"))
+    with audit.deciding("worker_1_holds_item"):
+        view = item_view(client, batch_id, item_id)
+        holder = audit.observe.item_field(view, "holder") if view is not None else None
+        audit.expect("worker_1_holds_item", holder == w1, detail={"holder": holder, "item": item_id})
+
+    # And its lease expires, and worker-2 takes the item over and completes it.
+    audit.stack.start_service(w2)
+    audit.wait_for(
+        "worker-2 to call the provider for the item (its lease on worker-1 expired)",
+        lambda: len([e for e in work_calls(audit) if str(e["item_id"]) == item_id]) >= 2,
+        timeout=bound,
+    )
+    audit.wait_for(
+        "worker-2 to complete the item",
+        lambda: (v := item_view(client, batch_id, item_id)) is not None and v.state == "completed",
+        timeout=bound,
+    )
+    token_b = observed(lambda: db_item(audit, item_id).get("lease_token"))
+    # And the partition heals: worker-1's write of the answer it holds reaches the store.
+    audit.faults.heal_partition(w1_db)
     with contextlib.suppress(Undecidable):
         audit.evidence("lease_tokens", {w1: token_a(), w2: token_b()})
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from harness.checkers.ledger import same_idempotency_key
+from harness.checkers.ledger import same_idempotency_key, successful
+from harness.held import answered, cut_short, still_held
 from harness.scenario import ScenarioRun
 from harness.stack.timing import at_least
 from harness.target.workflow_client import WorkflowClient
@@ -170,34 +171,44 @@ def test_wr_005_recovery_attempts_bounded(audit: ScenarioRun) -> None:
     ),
 )
 def test_wr_007_paused_worker_reassigned_and_cannot_commit(audit: ScenarioRun) -> None:
-    # Given worker-1 inside the provider step (the call held; its timeout far above the pause).
+    # Given two workers, one of them inside the provider step (the call held). Both run from the
+    # start: the other must be ready to take the step over as soon as the grace period ends (a
+    # worker started later could come after the target's inactivity detection).
     c = contract(audit)  # a target without workflows: unknown, nothing started
-    w1, w2 = audit.workers(2)
-    audit.stack.start(services=[audit.api, w1], timing={"provider_timeout_s": at_least(30.0)})
+    workers = audit.workers(2)
+    audit.stack.start(services=[audit.api, *workers])
     wfc = workflows(audit)
     call = c.steps.call
     grace = c.timing.grace_s or float(audit.stack.timing["lease_s"])
     with call_step_held(audit, wfc, timeout=bound(audit)) as (wid, held):
         holder = wfc.get(wid).steps[call].worker
-        if holder not in audit.stack.started:
+        if holder not in workers:
             audit.unknown(f"the target does not say which worker service holds a step (worker {holder!r})")
-        audit.stack.start_service(w2)
-        # When the holder is paused (SIGSTOP): alive, silent.
+        other = next(w for w in workers if w != holder)
+        # When the holder is paused (SIGSTOP) inside its call: alive, silent. A paused process
+        # cannot give up on its call, whatever its provider timeout, so the call is held only
+        # until then; its answer is sent at once and waits in its socket for it to wake.
         audit.faults.pause(str(holder))
         paused_at = time.monotonic()
-
-        # Then after the grace period the step is reassigned and the workflow completes without it.
-        moved = poll_until(lambda: kinds(wfc.history(wid), c.events.reassign, call), timeout=3 * grace + 3)
-        took = round(time.monotonic() - paused_at, 2) if moved else None
-        audit.evidence("reassigned_after_s", took, expected=f"~grace ({grace} s), < {3 * grace + 3}")
-        audit.expect("step_reassigned", bool(moved), detail={"bound_s": 3 * grace + 3})
-        done = wait_state(audit, wfc, wid, "completed", "failed", timeout=bound(audit))
-        result_before = done.steps[call].result
-
-        # When the paused worker wakes and its held call answers.
-        since = log_offset(audit, str(holder))
-        audit.faults.resume(str(holder))
+        if not still_held(held):
+            cut_short(audit, f"its worker ({holder}) was paused")
         held.release()
+        ended = audit.wait_for("the paused worker's call to be answered", lambda: answered(audit, held.id),
+                               timeout=bound(audit))  # fmt: skip
+        if not successful(ended):  # it had given up on the call just before it was paused
+            cut_short(audit, f"its worker ({holder}) was paused (the call ended {ended.get('outcome')})")
+
+    # Then after the grace period the step is reassigned and the workflow completes without it.
+    moved = poll_until(lambda: kinds(wfc.history(wid), c.events.reassign, call), timeout=3 * grace + 3)
+    took = round(time.monotonic() - paused_at, 2) if moved else None
+    audit.evidence("reassigned_after_s", took, expected=f"~grace ({grace} s), < {3 * grace + 3}")
+    audit.expect("step_reassigned", bool(moved), detail={"bound_s": 3 * grace + 3})
+    done = wait_state(audit, wfc, wid, "completed", "failed", timeout=bound(audit))
+    result_before = done.steps[call].result
+
+    # When the paused worker wakes, with its call's answer waiting for it.
+    since = log_offset(audit, str(holder))
+    audit.faults.resume(str(holder))
 
     # Then its late commit is refused: it notices the lost lease, and the step has one commit.
     event_field = audit.stack.target.logs.event_field
@@ -211,10 +222,10 @@ def test_wr_007_paused_worker_reassigned_and_cannot_commit(audit: ScenarioRun) -
 
     poll_until(outcome, timeout=bound(audit))
     commits = kinds(wfc.history(wid), c.events.commit, call)
-    audit.evidence("commits_of_step", [e["worker"] for e in commits], expected=[w2])
+    audit.evidence("commits_of_step", [e["worker"] for e in commits], expected=[other])
     audit.expect(
         "one_commit_by_the_new_holder",
-        [e["worker"] for e in commits] == [w2],
+        [e["worker"] for e in commits] == [other],
         detail={"commits": [e["raw"] for e in commits]},
     )
     with audit.deciding("woken_worker_detects_lost_ownership"):
