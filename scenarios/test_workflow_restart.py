@@ -18,7 +18,6 @@ import pytest
 from harness.checkers.ledger import same_idempotency_key, successful
 from harness.held import answered, cut_short, still_held
 from harness.scenario import ScenarioRun
-from harness.stack.timing import at_least
 from harness.target.workflow_client import WorkflowClient
 from harness.target.workflow_model import WorkflowContract
 from harness.workflows import bound, call_step_held, contract, kinds, step_calls, wait_state, workflows
