@@ -1,5 +1,7 @@
 """The generator: a round's schedule from ``(seed, round)`` alone, so a round can be replayed.
 
+Ops come often (a batch about every second): the round's own batches are what its reproducer
+will have, so they must keep items in flight whenever a fault may land, without the load's help.
 Faults arrive at random moments (about one per ``fault_every_s``), each healed after a bounded
 hold (``0.5 s`` to ``max_hold_s``), never two at once on one subject. Workload ops arrive about
 every ``op_every_s``: mostly new batches, then retries of failed items, cancels and re-triggers of
@@ -29,8 +31,8 @@ class Knobs:
     settle_s: float = 20.0
     fault_every_s: float = 4.0
     max_hold_s: float = 4.0
-    op_every_s: float = 2.0
-    batch_sizes: tuple[int, int] = (3, 10)
+    op_every_s: float = 0.8
+    batch_sizes: tuple[int, int] = (2, 12)
 
 
 def generate(
@@ -96,7 +98,7 @@ def _ops(rng: random.Random, knobs: Knobs, core: list[tuple[float, float]]) -> l
             break
         starts = [o for o in ops if o.verb == "start"]
         verb = (
-            "start" if not starts else rng.choices(("start", "retry", "cancel", "retrigger"), (5, 2, 1, 2))[0]
+            "start" if not starts else rng.choices(("start", "retry", "cancel", "retrigger"), (6, 2, 1, 1))[0]
         )
         if verb == "start":
             ops.append(Op(id=len(ops), at=at, verb="start", size=rng.randint(*knobs.batch_sizes)))

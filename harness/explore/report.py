@@ -88,6 +88,6 @@ def write(
         interrupted=interrupted,
         incomplete_reason="interrupted (Ctrl-C or SIGTERM)" if interrupted else "",
     )
-    run = {"scenarios": [scenario], "collected": [EXPLORE_ID]}
+    run = {"scenarios": [scenario], "collected": []}
     report = build_report(run, target, context, command=command, harness_version=__version__)
     return write_reports(report, report_dir)
