@@ -12,6 +12,7 @@ Every draw comes from ``random.Random(f"{seed}/{round}")``; the same seed gives 
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -115,5 +116,5 @@ def _outside(t: float, windows: list[tuple[float, float]]) -> float:
         moved = False
         for a, b in windows:
             if a <= t < b:
-                t, moved = round(b, 2), True
+                t, moved = math.floor(b * 100 + 1) / 100, True  # strictly after the window
     return t
