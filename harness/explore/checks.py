@@ -11,6 +11,12 @@ A check may run mid-fault only if no correct target can violate it while a fault
   ``processing_with_dead_worker`` and ``all_terminal`` run only after the round's final heal and
   its quiet period.
 
+A round with a provider trickle ends differently: a trickling answer outlives its heal (the
+provider keeps sending, a byte at a time, and no read timeout fires), and the target promises
+only that its batch deadline stops it. Its quiet period lasts past that deadline, and
+``stuck_processing`` (processing longer than ``max_duration_s``, shorter than the deadline) does
+not run: ``all_terminal`` after the deadline is the promise.
+
 Not checked at all: the provider ledger's "one successful call per completed item". A worker
 paused after the provider answered, then taken over, makes an honest second call with the same
 idempotency key (at-least-once towards the provider, deduplicated by the key, which
@@ -26,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.checkers.result import CheckResult, Validity
+from harness.explore.nemesis import TRICKLE
+from harness.explore.schedule import Schedule
 from harness.session.checks import run_checks
 from harness.session.engine import Session
 
@@ -59,6 +67,15 @@ class Violation:
 
     def summary(self) -> str:
         return f"{self.check} ({self.phase}, {self.at:.1f}s into the round): {self.result.summary()}"
+
+
+def end_checks(schedule: Schedule) -> tuple[str, ...]:
+    """The end-state checks of a round (``schedule.end_checks`` when it names them)."""
+    if schedule.end_checks:
+        return schedule.end_checks
+    if any(f.inject.startswith(TRICKLE) for f in schedule.faults):
+        return tuple(n for n in END_STATE if n != "stuck_processing")
+    return END_STATE
 
 
 def chosen(found: list[Violation]) -> Violation | None:

@@ -51,7 +51,10 @@ class Explorer:
         self.confirmed = False
 
     def knobs(self, length: float) -> Knobs:
-        return Knobs(length_s=length, settle_s=_settle_s(self.plan.target))
+        deadline = self.plan.target.timing.bounds().get("batch_deadline_s") or 30.0
+        return Knobs(
+            length_s=length, settle_s=_settle_s(self.plan.target), trickle_settle_s=float(deadline) + 5.0
+        )
 
     # -- exploring ---------------------------------------------------------------------------------
     def run(self) -> checks_mod.Violation | None:
@@ -213,7 +216,9 @@ class Explorer:
             interrupted=interrupted,
         )
         self.say(f"report: {paths.get('html')} (json, md, junit beside it)")
-        if violation is None:
+        if interrupted:
+            self.say(f"chaos-audit explore: incomplete after {self.rounds} rounds (seed {self.plan.seed})")
+        elif violation is None:
             self.say(f"chaos-audit explore: no violation in {self.rounds} rounds (seed {self.plan.seed})")
         else:
             self.say(f"chaos-audit explore: VIOLATION {violation.check} (seed {self.plan.seed})")

@@ -30,6 +30,9 @@ class Knobs:
 
     length_s: float = 15.0
     settle_s: float = 20.0
+    #: the quiet period of a round with a provider trickle: a trickling answer outlives its heal
+    #: (the provider keeps sending) and only the target's own batch deadline stops it
+    trickle_settle_s: float = 35.0
     fault_every_s: float = 4.0
     max_hold_s: float = 4.0
     op_every_s: float = 0.8
@@ -50,11 +53,12 @@ def generate(
     faults = _faults(rng, nemesis.candidates(target, kinds), knobs)
     core = [(f.at, f.at + f.hold + CORE_MARGIN_S) for f in faults if f.subject == nemesis.CORE]
     ops = _ops(rng, knobs, core)
+    trickles = any(f.inject.startswith(nemesis.TRICKLE) for f in faults)
     return Schedule(
         seed=seed,
         round=round_no,
         length_s=knobs.length_s,
-        settle_s=knobs.settle_s,
+        settle_s=max(knobs.settle_s, knobs.trickle_settle_s) if trickles else knobs.settle_s,
         ops=tuple(ops),
         faults=tuple(faults),
         end_checks=end_checks,

@@ -21,6 +21,8 @@ CATEGORIES = ("kill", "pause", "partition", "latency", "provider", "db")
 CORE = "core"
 #: provider misbehaviours: session ``provider`` arguments
 PROVIDER_FAULTS = ("500", "503", "429", "hang", "trickle 200ms", "malformed")
+#: a trickle keeps an item processing until the target's batch deadline (see checks.py)
+TRICKLE = "provider trickle"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -125,7 +125,7 @@ def _end_state(session: Session, schedule: Schedule, started: float) -> list[Vio
 
         snap = _round_snapshot(session)
         found += checks_mod.violations([all_terminal(snap)], at=at, phase="end-state")
-    names = schedule.end_checks or checks_mod.END_STATE
+    names = checks_mod.end_checks(schedule)
     found += checks_mod.violations(checks_mod.run_now(session, names), at=at, phase="end-state")
     return found
 

@@ -44,7 +44,9 @@ def test_faults_only_from_the_chosen_kinds_and_each_healed() -> None:
 
 def test_no_two_faults_on_one_subject_and_no_op_inside_a_core_fault() -> None:
     for round_no in range(1, 40):
-        s = generate(TARGET, seed=11, round_no=round_no, kinds=ALL, knobs=Knobs(length_s=40, fault_every_s=1.5))
+        s = generate(
+            TARGET, seed=11, round_no=round_no, kinds=ALL, knobs=Knobs(length_s=40, fault_every_s=1.5)
+        )
         for a in s.faults:
             for b in s.faults:
                 if a.id < b.id and a.subject == b.subject:

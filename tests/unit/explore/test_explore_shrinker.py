@@ -8,7 +8,9 @@ from harness.explore.shrinker import shrink
 
 def _schedule(n_faults: int = 8) -> Schedule:
     faults = tuple(
-        Fault(id=i, at=1.0 + i, hold=1.0, kind="pause", subject=f"w{i}", inject=f"pause w{i}", heal=f"heal w{i}")
+        Fault(
+            id=i, at=1.0 + i, hold=1.0, kind="pause", subject=f"w{i}", inject=f"pause w{i}", heal=f"heal w{i}"
+        )
         for i in range(n_faults)
     )
     ops = (
