@@ -15,7 +15,9 @@ A round with a provider trickle ends differently: a trickling answer outlives it
 provider keeps sending, a byte at a time, and no read timeout fires), and the target promises
 only that its batch deadline stops it. Its quiet period lasts past that deadline, and
 ``stuck_processing`` (processing longer than ``max_duration_s``, shorter than the deadline) does
-not run: ``all_terminal`` after the deadline is the promise.
+not run: ``all_terminal`` after the deadline is the promise. That quiet period lasts its whole
+bound, not until the round's own batches are done: the load's items may still be trickling, and
+would hold every worker into the next round.
 
 Not checked at all: the provider ledger's "one successful call per completed item". A worker
 paused after the provider answered, then taken over, makes an honest second call with the same
@@ -73,9 +75,13 @@ def end_checks(schedule: Schedule) -> tuple[str, ...]:
     """The end-state checks of a round (``schedule.end_checks`` when it names them)."""
     if schedule.end_checks:
         return schedule.end_checks
-    if any(f.inject.startswith(TRICKLE) for f in schedule.faults):
+    if trickled(schedule):
         return tuple(n for n in END_STATE if n != "stuck_processing")
     return END_STATE
+
+
+def trickled(schedule: Schedule) -> bool:
+    return any(f.inject.startswith(TRICKLE) for f in schedule.faults)
 
 
 def chosen(found: list[Violation]) -> Violation | None:

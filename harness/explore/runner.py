@@ -118,6 +118,8 @@ def _end_state(session: Session, schedule: Schedule, started: float) -> list[Vio
     deadline = time.monotonic() + schedule.settle_s
     while not _round_done(session) and time.monotonic() < deadline:
         time.sleep(QUIET_POLL_S)
+    if checks_mod.trickled(schedule):  # the load's items may still trickle: the whole period
+        time.sleep(max(0.0, deadline - time.monotonic()))
     at = time.monotonic() - started
     found: list[Violation] = []
     if not _round_done(session):

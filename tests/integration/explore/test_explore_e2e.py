@@ -31,7 +31,7 @@ def _cli(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
 def test_explore_finds_shrinks_and_the_script_reproduces(tmp_path: Path) -> None:
     out = tmp_path / "explore"
     found = _cli("explore", "--defect", DEFECT, "--seed", "3", "--faults", "provider", "--duration", "2m",
-                 "--round", "8s", "--load", "1", "--shrink-budget", "4", "--report-dir", str(out),
+                 "--round", "8s", "--load", "1", "--shrink-budget", "3", "--report-dir", str(out),
                  timeout=400)  # fmt: skip
     print(found.stdout[-4000:], found.stderr[-2000:])
     assert found.returncode == 1, "explore must exit 1 on a violation"
