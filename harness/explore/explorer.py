@@ -49,6 +49,9 @@ class Explorer:
         self.last: RoundResult | None = None
         self.reproducer: Path | None = None
         self.confirmed = False
+        #: violations whose round did not fail again when replayed without load
+        self.unconfirmed: list[RoundResult] = []
+        self.first_seen_s: float | None = None
 
     def knobs(self, length: float) -> Knobs:
         deadline = self.plan.target.timing.bounds().get("batch_deadline_s") or 30.0
@@ -61,12 +64,23 @@ class Explorer:
         with Stacks(
             self.plan.target, self.plan.backend, seed=self.plan.seed, defects=self.plan.defects, say=self.say
         ) as stacks:
-            self.say("starting the stack...")
-            with stacks.fresh() as stack:
-                self._explore(stack)
-            if self.found is not None:
-                self._shrink(stacks)
+            while self._time_left() >= MIN_ROUND_S:
+                self.say("starting the stack...")
+                with stacks.fresh() as stack:
+                    self._explore(stack)
+                if self.found is None:
+                    break
+                if self._shrink(stacks):
+                    break
+                # not reproducible without the load: keep exploring on a fresh stack for one that is
+                self.unconfirmed.append(self.found)
+                self.found = None
+            if self.found is None and self.unconfirmed:
+                self._keep_unconfirmed(self.unconfirmed[0])
         return self.write_report()
+
+    def _time_left(self) -> float:
+        return self.plan.duration_s - (time.monotonic() - self.started)
 
     def _explore(self, stack: Any) -> None:
         load = None
@@ -80,7 +94,7 @@ class Explorer:
             ).start()
         progress = Progress(self.counters, self.say).start()
         try:
-            while (left := self.plan.duration_s - (time.monotonic() - self.started)) >= MIN_ROUND_S:
+            while (left := self._time_left()) >= MIN_ROUND_S:
                 self.rounds += 1
                 length = min(self.plan.round_s, left)
                 schedule = generate(
@@ -97,6 +111,8 @@ class Explorer:
                 if result.violated:
                     self.found = result
                     self.found_after_s = time.monotonic() - self.started
+                    if self.first_seen_s is None:
+                        self.first_seen_s = self.found_after_s
                     for v in result.violations:
                         self.say(f"round {self.rounds}: VIOLATION {v.summary()}")
                     break
@@ -104,12 +120,17 @@ class Explorer:
             progress.stop()
             self.say(progress.now())
             if load is not None:
-                self.load_stats = load.stop()
-                if self.load_stats:
-                    self.say(f"load: {self.load_stats.line()}")
+                stats = load.stop()
+                if stats is not None:
+                    before = self.load_stats or LoadStats(requests=0, failures=0)
+                    self.load_stats = LoadStats(
+                        requests=before.requests + stats.requests, failures=before.failures + stats.failures
+                    )
+                    self.say(f"load: {stats.line()}")
 
     # -- shrinking ---------------------------------------------------------------------------------
-    def _shrink(self, stacks: Stacks) -> None:
+    def _shrink(self, stacks: Stacks) -> bool:
+        """Replay the found round without load; shrink it if it fails again (True), else False."""
         assert self.found is not None
         violation = checks_mod.chosen(self.found.violations)
         assert violation is not None
@@ -127,21 +148,28 @@ class Explorer:
         original = self.found.schedule
         self.say(f"replaying round {original.round} without load on a fresh stack ({original.describe()})...")
         self.confirmed = fails(original)
-        if not self.confirmed:  # once more: the first replay may have lost a race the round won
-            self.confirmed = fails(original)
         if not self.confirmed:
-            self.say(
-                f"the round's replay does not fail {check}: saving it unshrunk (it needed the load or luck)"
-            )
-            self.shrunk = Shrunk(schedule=original, replays=2)
-            self.minimal = self.found
-        else:
-            seen_at = violation.at if violation.phase == "mid-fault" else None
-            self.shrunk = shrink(
-                original, fails, budget=self.plan.shrink_budget, seen_at=seen_at, say=self.say
-            )
-            self.shrunk.replays += 1
-            self.minimal = replays.get(id(self.shrunk.schedule)) or replays.get(id(original)) or self.found
+            self.say(f"the round's replay without load does not fail {check}: exploring on")
+            return False
+        seen_at = violation.at if violation.phase == "mid-fault" else None
+        self.shrunk = shrink(original, fails, budget=self.plan.shrink_budget, seen_at=seen_at, say=self.say)
+        self.shrunk.replays += 1
+        self.minimal = replays.get(id(self.shrunk.schedule)) or replays.get(id(original)) or self.found
+        self._save(violation)
+        return True
+
+    def _keep_unconfirmed(self, found: RoundResult) -> None:
+        """No round failed again without load: report the first one found, unshrunk."""
+        self.found, self.minimal = found, found
+        self.shrunk = Shrunk(schedule=found.schedule, replays=2)
+        violation = checks_mod.chosen(found.violations)
+        assert violation is not None
+        self.say(f"no violation replayed without load: saving round {found.schedule.round} unshrunk")
+        self._save(violation)
+
+    def _save(self, violation: checks_mod.Violation) -> None:
+        assert self.shrunk is not None
+        check = violation.check
         minimal = self.shrunk.schedule
         text = script_text(
             minimal,
@@ -172,6 +200,8 @@ class Explorer:
             v = checks_mod.chosen(self.found.violations)
             assert v is not None
             ev.update(
+                first_violation_seen_s=round(self.first_seen_s or 0.0, 1),
+                violations_not_replayable=len(self.unconfirmed),
                 check=v.check,
                 phase=v.phase,
                 round=self.found.schedule.round,

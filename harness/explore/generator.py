@@ -33,10 +33,10 @@ class Knobs:
     #: the quiet period of a round with a provider trickle: a trickling answer outlives its heal
     #: (the provider keeps sending) and only the target's own batch deadline stops it
     trickle_settle_s: float = 35.0
-    fault_every_s: float = 4.0
+    fault_every_s: float = 3.0
     max_hold_s: float = 4.0
     op_every_s: float = 0.8
-    batch_sizes: tuple[int, int] = (2, 12)
+    batch_sizes: tuple[int, int] = (2, 20)
 
 
 def generate(
