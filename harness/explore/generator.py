@@ -36,7 +36,9 @@ class Knobs:
     fault_every_s: float = 3.0
     max_hold_s: float = 4.0
     op_every_s: float = 0.8
-    batch_sizes: tuple[int, int] = (2, 20)
+    #: drawn uniformly from these: many small batches (a one-item batch rolls up on its item's
+    #: outcome alone, the shape of most of the load's), some big ones (items in flight for long)
+    batch_sizes: tuple[int, ...] = (1, 1, 2, 3, 5, 8, 12, 20)
 
 
 def generate(
@@ -106,7 +108,7 @@ def _ops(rng: random.Random, knobs: Knobs, core: list[tuple[float, float]]) -> l
             "start" if not starts else rng.choices(("start", "retry", "cancel", "retrigger"), (6, 2, 1, 1))[0]
         )
         if verb == "start":
-            ops.append(Op(id=len(ops), at=at, verb="start", size=rng.randint(*knobs.batch_sizes)))
+            ops.append(Op(id=len(ops), at=at, verb="start", size=rng.choice(knobs.batch_sizes)))
         else:
             ops.append(Op(id=len(ops), at=at, verb=verb, ref=rng.choice(starts).id))
         t = at + rng.expovariate(1 / knobs.op_every_s)
