@@ -126,6 +126,7 @@ class Load:
         return self.stats()
 
     def stats(self) -> LoadStats | None:
+        """Locust's totals from its CSV (written every few seconds: the last seconds may be missing)."""
         path = Path(f"{self.csv_prefix}_stats.csv")
         for _ in range(20):
             if path.exists():

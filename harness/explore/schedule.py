@@ -106,7 +106,7 @@ class Schedule:
         ops = tuple(o for o in self.ops if o.at <= at)
         faults = tuple(f for f in self.faults if f.at <= at)
         end = max([at, *(f.at + f.hold for f in faults)])
-        return replace(self, ops=ops, faults=faults, length_s=min(self.length_s, end))
+        return replace(self, ops=ops, faults=faults, length_s=round(min(self.length_s, end), 2))
 
     def scaled(self, factor: float) -> Schedule:
         """Every moment and hold times ``factor`` (shorter when < 1)."""

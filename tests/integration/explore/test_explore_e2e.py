@@ -30,12 +30,12 @@ def _cli(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
 
 def test_explore_finds_shrinks_and_the_script_reproduces(tmp_path: Path) -> None:
     out = tmp_path / "explore"
-    found = _cli("explore", "--defect", DEFECT, "--seed", "3", "--faults", "provider", "--duration", "2m",
+    found = _cli("explore", "--defect", DEFECT, "--seed", "20", "--faults", "provider", "--duration", "2m",
                  "--round", "8s", "--load", "1", "--shrink-budget", "3", "--report-dir", str(out),
                  timeout=400)  # fmt: skip
     print(found.stdout[-4000:], found.stderr[-2000:])
     assert found.returncode == 1, "explore must exit 1 on a violation"
-    assert "seed 3" in found.stdout
+    assert "seed 20" in found.stdout
     audit = json.loads((out / "audit.json").read_text())
     (scenario,) = audit["scenarios"]
     assert scenario["verdict"] == "fail"
