@@ -2,6 +2,8 @@
 
 Ops come often (a batch about every second): the round's own batches are what its reproducer
 will have, so they must keep items in flight whenever a fault may land, without the load's help.
+The round starts with ``provider baseline`` (the provider's own latency, 100 ms by default): real
+providers take time, and a fault can only hit work that is in flight.
 Faults arrive at random moments (about one per ``fault_every_s``), each healed after a bounded
 hold (``0.5 s`` to ``max_hold_s``), never two at once on one subject. Workload ops arrive about
 every ``op_every_s``: mostly new batches, then retries of failed items, cancels and re-triggers of
@@ -39,6 +41,9 @@ class Knobs:
     #: drawn uniformly from these: many small batches (a one-item batch rolls up on its item's
     #: outcome alone, the shape of most of the load's), some big ones (items in flight for long)
     batch_sizes: tuple[int, ...] = (1, 1, 2, 3, 5, 8, 12, 20)
+    #: the provider's own latency: a fault can only hit work in flight, and a mock provider that
+    #: answers in a millisecond leaves almost none (a kill would nearly always land between items)
+    baseline_ms: int = 100
 
 
 def generate(
@@ -64,6 +69,7 @@ def generate(
         ops=tuple(ops),
         faults=tuple(faults),
         end_checks=end_checks,
+        baseline_ms=knobs.baseline_ms,
     )
 
 

@@ -57,6 +57,8 @@ class Schedule:
     ops: tuple[Op, ...]
     faults: tuple[Fault, ...]
     end_checks: tuple[str, ...] = field(default=())
+    #: the provider's own latency for the round (``provider baseline``), so items are in flight
+    baseline_ms: int = 0
 
     def events(self) -> list[tuple[float, str]]:
         """(time, line) of every op and every fault's injection and heal, in time order; a heal
@@ -64,6 +66,8 @@ class Schedule:
         starts = [o for o in self.ops if o.verb == "start"]
         number = {o.id: n for n, o in enumerate(starts, 1)}
         out: list[tuple[float, int, str]] = []
+        if self.baseline_ms:
+            out.append((0.0, -1, f"provider baseline {self.baseline_ms}ms"))
         for op in self.ops:
             if op.verb == "start":
                 out.append((op.at, 2, f"start batch {op.size}"))

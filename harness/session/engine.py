@@ -261,6 +261,10 @@ class Session:
         return [f"{link}: +{ms} ms latency" + (f" (jitter {jitter} ms)" if jitter else "")]
 
     def _do_provider(self, cmd: Command) -> list[str]:
+        if cmd.name == "baseline":  # the provider's own latency: configuration, not a fault
+            ms = round((cmd.duration_s or 0) * 1000)
+            self.stack.provider.configure(default_delay_ms=ms)
+            return [f"provider answers after {ms} ms when no fault applies"]
         rule: dict[str, Any] = {}
         if cmd.item is not None:
             rule["item_id"] = self._item_id(cmd.item)

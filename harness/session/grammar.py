@@ -36,10 +36,12 @@ HELP: dict[str, tuple[str, str]] = {
     "partition": ("partition LINK", "blackhole a link both ways (connections hang)"),
     "latency": ("latency LINK DURATION [jitter DURATION]", "add latency to a link (e.g. 200ms)"),
     "provider": (
-        "provider STATUS|hang|delay DURATION|trickle DURATION|malformed [item N|call N] [for DURATION]",
+        "provider STATUS|hang|delay DURATION|trickle DURATION|malformed [item N|call N] [for DURATION]"
+        " | provider baseline DURATION",
         "provider answers STATUS (e.g. 500), hangs, is slow, trickles its body (one byte per "
         "DURATION) or answers a malformed body; for item N of the last batch or the N-th call; "
-        "healed after DURATION or by heal",
+        "healed after DURATION or by heal. baseline: every call the faults leave alone answers after "
+        "DURATION (the provider's own latency, not a fault: work stays in flight long enough to hit)",
     ),
     "heal": ("heal [all|NAME]", "heal every fault, or those on one service, link, provider or db"),
     "check": (
@@ -167,6 +169,10 @@ def _provider(verb: str, args: list[str], line: str, names: Names) -> Command:
     if not args:
         raise CommandError(usage(verb))
     kind, rest = args[0].lower(), args[1:]
+    if kind == "baseline":
+        if len(rest) != 1:
+            raise CommandError("usage: provider baseline DURATION (e.g. provider baseline 100ms)")
+        return Command(verb=verb, line=line, name=kind, duration_s=parse_duration(rest[0]))
     status: int | None = None
     delay: float | None = None
     if kind in ("delay", "trickle"):
@@ -315,7 +321,7 @@ def _next_words(verb: str, done: list[str], names: Names) -> Sequence[str]:
         return ["all", *names.services, *names.links, "provider"]
     if verb == "provider":
         return (
-            ["500", "503", "429", "hang", "delay", "trickle", "malformed"]
+            ["500", "503", "429", "hang", "delay", "trickle", "malformed", "baseline"]
             if not done
             else ["item", "call", "for"]
         )

@@ -57,3 +57,11 @@ def test_all_terminal_names_the_items_still_running() -> None:
     assert result.violations[0].first == {"item_id": "i2", "batch_id": "b", "seq": 2, "state": "processing"}
     snap.items["b"][2] = "failed"
     assert all_terminal(snap).valid is Validity.TRUE
+
+
+def test_provider_baseline_is_a_latency_not_a_fault() -> None:
+    cmd = parse("provider baseline 100ms", NAMES)
+    assert cmd is not None and cmd.name == "baseline" and cmd.duration_s == 0.1
+    for bad in ("provider baseline", "provider baseline 1s for 2s"):
+        with pytest.raises(CommandError, match="baseline"):
+            parse(bad, NAMES)
