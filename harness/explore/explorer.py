@@ -161,7 +161,7 @@ class Explorer:
     def _keep_unconfirmed(self, found: RoundResult) -> None:
         """No round failed again without load: report the first one found, unshrunk."""
         self.found, self.minimal = found, found
-        self.shrunk = Shrunk(schedule=found.schedule, replays=2)
+        self.shrunk = Shrunk(schedule=found.schedule, replays=len(self.unconfirmed))  # one per sighting
         violation = checks_mod.chosen(found.violations)
         assert violation is not None
         self.say(f"no violation replayed without load: saving round {found.schedule.round} unshrunk")
