@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "harness.session.command",
         "interactive chaos console against a live stack: inject and heal faults, watch states",
     ),
+    "explore": (
+        "harness.explore.command",
+        "random fault schedules under load, checked continuously; shrinks a violation to a script",
+    ),
     "target": (
         "harness.target.check_command",
         "check a target file: exercise its contract on a live stack, say which scenarios can run",

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
+from harness.checkers.result import Validity
 from harness.session import grammar
 from harness.session.engine import Session, Typed
 
@@ -60,7 +61,18 @@ class Console:
             if not self.one(line):
                 self.say(f"script stopped at command {number}: {line}")
                 return False
+            if self._violated(line):
+                self.say(f"script stopped at command {number}: {line} (a check was violated)")
+                return False
         return True
+
+    def _violated(self, line: str) -> bool:
+        """A script's ``check`` that found a violation fails the script: a saved reproducer (e.g.
+        ``chaos-audit explore``'s) exits 1 when it reproduces."""
+        words = line.split("#", 1)[0].split()
+        if not words or words[0].lower() != "check":
+            return False
+        return any(c.valid is Validity.FALSE for c in self.session.checks)
 
     def loop(self) -> None:
         """Read commands until quit or EOF (both return normally; Ctrl-C and SIGTERM raise)."""

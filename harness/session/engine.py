@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,10 @@ class Session:
         self.names = Names(services=tuple(self.target.services), links=tuple(self.target.links))
         self.lock = threading.RLock()  # commands and timed heals never interleave
         self.batches: list[str] = []
+        #: (idempotency key, size) of each batch this session created, in the order of ``batches``
+        self.creates: list[tuple[str, int]] = []
+        #: each ``retrigger``: the batch it repeats and the batch the target answered
+        self.retriggers: list[dict[str, Any]] = []
         self.checks: list[CheckResult] = []
         self.typed: list[Typed] = []
         self.notes: list[str] = []
@@ -152,11 +157,13 @@ class Session:
         if cmd.name == "batch":
             if self.client is None:
                 raise CommandError("this stack has no api service to start a batch with")
-            answer = self.client.create_batch(int(cmd.count or 0))
+            key = str(uuid.uuid4())
+            answer = self.client.create_batch(int(cmd.count or 0), key=key)
             if not answer.ok:
                 raise CommandError(f"the target refused the batch: HTTP {answer.status} {answer.body}")
             batch = self.client.batch_id_of(answer)
             self.batches.append(batch)
+            self.creates.append((key, int(cmd.count or 0)))
             return [f"batch {len(self.batches)} started: {batch} ({cmd.count} items)"]
         name = str(cmd.name)
         db_down = self._is_db(name) and self._key("kill", name) in self.faults.open_faults()
@@ -164,6 +171,42 @@ class Session:
         if not down and (self._is_db(name) or self.stack.process(name).running):
             raise CommandError(f"{name} is already running (restart {name} stops and starts it)")
         return self._do_restart(cmd)
+
+    # -- user actions on a batch ---------------------------------------------------------------------
+    def _do_retrigger(self, cmd: Command) -> list[str]:
+        """The create of batch BATCH again, same key and payload (a double submit, a client retry)."""
+        n, batch = self._batch(cmd)
+        key, size = self.creates[n - 1]
+        assert self.client is not None
+        answer = self.client.create_batch(size, key=key)
+        answered = self.client.batch_id_of(answer) if answer.ok else None
+        if answer.ok or answer.status == 409:  # 409: the key was refused, no second batch either
+            self.retriggers.append({"batch": n, "original": batch, "answered": answered or batch})
+        if answered not in (None, batch):
+            return [f"retrigger {n}: the target started a second batch {answered} (not {batch})"]
+        return [f"retrigger {n}: HTTP {answer.status}, " + ("same batch" if answered else str(answer.body))]
+
+    def _do_retry(self, cmd: Command) -> list[str]:
+        n, batch = self._batch(cmd)
+        assert self.client is not None
+        answer = self.client.control("retry_failed", {"batch_id": batch})
+        return [f"retry {n}: HTTP {answer.status} {answer.body}"]
+
+    def _do_cancel(self, cmd: Command) -> list[str]:
+        n, batch = self._batch(cmd)
+        assert self.client is not None
+        answer = self.client.control("cancel", {"batch_id": batch})
+        return [f"cancel {n}: HTTP {answer.status} {answer.body}"]
+
+    def _batch(self, cmd: Command) -> tuple[int, str]:
+        """The session's ``cmd.count``-th batch (1-based) and its id; a refusal (the target's own
+        answer, e.g. 409 nothing to retry) is output, not an error, so a script goes on."""
+        n = int(cmd.count or 0)
+        if self.client is None:
+            raise CommandError("this stack has no api service")
+        if not 1 <= n <= len(self.batches):
+            raise CommandError(f"no batch {n}: this session started {len(self.batches)} (start batch N)")
+        return n, self.batches[n - 1]
 
     def _do_kill(self, cmd: Command) -> list[str]:
         name = str(cmd.name)
@@ -218,6 +261,10 @@ class Session:
         return [f"{link}: +{ms} ms latency" + (f" (jitter {jitter} ms)" if jitter else "")]
 
     def _do_provider(self, cmd: Command) -> list[str]:
+        if cmd.name == "baseline":  # the provider's own latency: configuration, not a fault
+            ms = round((cmd.duration_s or 0) * 1000)
+            self.stack.provider.configure(default_delay_ms=ms)
+            return [f"provider answers after {ms} ms when no fault applies"]
         params: dict[str, Any] = {}
         if cmd.item is not None:
             params["item_id"] = self._item_id(cmd.item)
@@ -229,6 +276,11 @@ class Session:
         elif cmd.name == "delay":
             name, what = "provider_delay", f"answers after {cmd.duration_s:g}s"
             params["delay_ms"] = round((cmd.duration_s or 0) * 1000)
+        elif cmd.name == "trickle":
+            name, what = "provider_trickle", f"trickles its answer (a byte every {cmd.duration_s:g}s)"
+            params["trickle_ms"] = max(1, round((cmd.duration_s or 0) * 1000))
+        elif cmd.name == "malformed":
+            name, what = "provider_malformed", "answers a malformed body"
         else:
             name, what = ("provider_error" if scope else "provider_outage"), f"answers {cmd.count}"
             params["status"] = cmd.count
@@ -293,16 +345,23 @@ class Session:
 
     # -- checks and waits -----------------------------------------------------------------------------
     def _do_check(self, cmd: Command) -> list[str]:
-        results = self.check_now()
+        results = self.check_now(cmd.name.split() if cmd.name else None)
         failed = sum(r.valid is Validity.FALSE for r in results)
         unknown = sum(r.valid is Validity.UNKNOWN for r in results)
         head = f"check: {len(results) - failed - unknown} ok, {failed} violated, {unknown} unknown"
         return [head, *(f"  {r.summary()}" for r in results)]
 
-    def check_now(self) -> list[CheckResult]:
-        """The SQL invariants and the ledger checkers on the state right now (kept for the report)."""
+    def check_now(self, names: list[str] | None = None) -> list[CheckResult]:
+        """The SQL invariants and the ledger checkers (or the named checks) on the state right now
+        (kept for the report)."""
         down = [n for n, t in self.faults.open_faults() if registry.FAULTS[n].acts_on == "db"]
-        self.checks = run_checks(self.stack, self.snapshot(), db_down=down[0] if down else None)
+        self.checks = run_checks(
+            self.stack,
+            self.snapshot(),
+            db_down=down[0] if down else None,
+            names=names,
+            retriggers=list(self.retriggers),
+        )
         return self.checks
 
     def _do_wait(self, cmd: Command) -> list[str]:

@@ -24,6 +24,13 @@ WAIT_STATES = ("queued", "processing", "completed", "failed", "retrying", "timeo
 HELP: dict[str, tuple[str, str]] = {
     "status": ("status", "batches and items by state, the per-item strip, active faults with their age"),
     "start": ("start batch N | start SERVICE", "create a batch of N items, or start a stopped service"),
+    "retry": ("retry BATCH", "retry the failed items of the session's BATCH-th batch (retry-failed)"),
+    "cancel": ("cancel BATCH", "cancel the session's BATCH-th batch"),
+    "retrigger": (
+        "retrigger BATCH",
+        "send the BATCH-th batch's create again with the same idempotency key and payload: the "
+        "target must answer the same batch (check idempotent_create)",
+    ),
     "kill": ("kill SERVICE", "SIGKILL a service (db: crash PostgreSQL); heal or restart brings it back"),
     "pause": ("pause SERVICE", "SIGSTOP a service (db: PostgreSQL); heal resumes it"),
     "resume": ("resume SERVICE", "SIGCONT a paused service"),
@@ -31,16 +38,23 @@ HELP: dict[str, tuple[str, str]] = {
     "partition": ("partition LINK", "blackhole a link both ways (connections hang)"),
     "latency": ("latency LINK DURATION [jitter DURATION]", "add latency to a link (e.g. 200ms)"),
     "provider": (
-        "provider STATUS|hang|delay DURATION [item N|call N] [for DURATION]",
-        "provider answers STATUS (e.g. 500), hangs, or is slow; for item N of the last batch or the "
-        "N-th call; healed after DURATION or by heal",
+        "provider STATUS|hang|delay DURATION|trickle DURATION|malformed [item N|call N] [for DURATION]"
+        " | provider baseline DURATION",
+        "provider answers STATUS (e.g. 500), hangs, is slow, trickles its body (one byte per "
+        "DURATION) or answers a malformed body; for item N of the last batch or the N-th call; "
+        "healed after DURATION or by heal. baseline: every call the faults leave alone answers after "
+        "DURATION (the provider's own latency, not a fault: work stays in flight long enough to hit)",
     ),
     "inject": (
         "inject FAULT [TARGET] [NAME=VALUE ...]",
         "inject any fault of the registry by name (help inject lists them); heal removes it",
     ),
     "heal": ("heal [all|NAME]", "heal every fault, or those on one service, link, provider or db"),
-    "check": ("check", "run the SQL invariants and the ledger checkers now"),
+    "check": (
+        "check [NAME ...]",
+        "run the SQL invariants and the ledger checkers now (or only the named checks); in a "
+        "--script replay a violated check stops the script (exit 1)",
+    ),
     "report": ("report", "write audit.json / audit.html (the session's timeline) into the report dir"),
     "watch": ("watch [DURATION]", "refresh the status view (default 10s; Enter stops it)"),
     "wait": (
@@ -168,13 +182,17 @@ def _provider(verb: str, args: list[str], line: str, names: Names) -> Command:
     if not args:
         raise CommandError(usage(verb))
     kind, rest = args[0].lower(), args[1:]
+    if kind == "baseline":
+        if len(rest) != 1:
+            raise CommandError("usage: provider baseline DURATION (e.g. provider baseline 100ms)")
+        return Command(verb=verb, line=line, name=kind, duration_s=parse_duration(rest[0]))
     status: int | None = None
     delay: float | None = None
-    if kind == "delay":
+    if kind in ("delay", "trickle"):
         if not rest:
-            raise CommandError("provider delay needs a duration, e.g. provider delay 2s")
+            raise CommandError(f"provider {kind} needs a duration, e.g. provider {kind} 200ms")
         delay, rest = parse_duration(rest[0]), rest[1:]
-    elif kind != "hang":
+    elif kind not in ("hang", "malformed"):
         status = _int(kind, "provider status (or hang / delay)", minimum=100)
         if status > 599:
             raise CommandError(f"provider status {status}: expected an HTTP status 100-599")
@@ -243,6 +261,21 @@ def _heal(verb: str, args: list[str], line: str, names: Names) -> Command:
     return Command(verb=verb, line=line, name=name)
 
 
+def _batch(verb: str, args: list[str], line: str, names: Names) -> Command:
+    if len(args) != 1:
+        raise CommandError(usage(verb))
+    return Command(verb=verb, line=line, count=_int(args[0], "batch number", minimum=1))
+
+
+def _check(verb: str, args: list[str], line: str, names: Names) -> Command:
+    from harness.session.checks import check_names
+
+    known = check_names()
+    for name in args:
+        _known(name, known, "check")
+    return Command(verb=verb, line=line, name=" ".join(args) or None)
+
+
 def _timed(verb: str, args: list[str], line: str, names: Names) -> Command:
     if verb == "watch":
         if len(args) > 1:
@@ -274,7 +307,7 @@ def _help(verb: str, args: list[str], line: str, names: Names) -> Command:
 
 def _known(name: str, choices: Sequence[str], what: str) -> str:
     if name not in choices:
-        plural = "services" if what == "service" else "links" if what == "link" else "names"
+        plural = {"service": "services", "link": "links", "check": "checks"}.get(what, "names")
         raise CommandError(f"unknown {what} {name!r} ({plural}: {', '.join(sorted(choices)) or 'none'})")
     return name
 
@@ -303,6 +336,10 @@ _PARSERS = {
     "watch": _timed,
     "wait": _timed,
     "save": _file,
+    "retry": _batch,
+    "cancel": _batch,
+    "retrigger": _batch,
+    "check": _check,
     "help": _help,
 }
 
@@ -333,7 +370,11 @@ def _next_words(verb: str, done: list[str], names: Names) -> Sequence[str]:
     if verb == "heal" and not done:
         return ["all", *names.services, *names.links, "provider"]
     if verb == "provider":
-        return ["500", "503", "429", "hang", "delay"] if not done else ["item", "call", "for"]
+        return (
+            ["500", "503", "429", "hang", "delay", "trickle", "malformed", "baseline"]
+            if not done
+            else ["item", "call", "for"]
+        )
     if verb == "latency" and len(done) == 2:
         return ["jitter"]
     if verb == "wait" and not done:

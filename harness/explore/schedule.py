@@ -1,0 +1,133 @@
+"""A round's schedule: workload ops and faults at reproducible moments, as session command lines.
+
+Why session lines and not objects with an ``apply()``: the minimal failing schedule must be a
+``chaos-audit session --script`` file that replays it, so the explore run and the reproducer run
+exactly the same lines through the same engine. A line is run when the previous one has finished
+and the gap before it has passed (``wait`` in a script), so pacing survives the replay.
+
+Ops that act on a batch (retry, cancel, retrigger) name the op that started it (``ref``), not a
+number: the shrinker can remove a start, and the number each remaining op prints is computed
+from the starts that are left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+#: workload verbs; ``start`` creates a batch of ``size`` items, the others act on batch ``ref``
+OP_VERBS = ("start", "retry", "cancel", "retrigger")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Op:
+    """One workload op at ``at`` seconds into the round."""
+
+    id: int
+    at: float
+    verb: str
+    size: int = 0  #: start: items in the batch
+    ref: int | None = None  #: retry / cancel / retrigger: the id of the start op of its batch
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fault:
+    """One fault: injected at ``at``, healed ``hold`` seconds later (``heal`` None: a one-shot)."""
+
+    id: int
+    at: float
+    hold: float
+    kind: str  #: the ``--faults`` category: kill, pause, partition, latency, provider, db
+    subject: str  #: what the fault holds exclusively (a service, a link's client, core, provider)
+    inject: str
+    heal: str | None
+
+    @property
+    def label(self) -> str:
+        return self.inject
+
+
+@dataclass(frozen=True, kw_only=True)
+class Schedule:
+    """A round: its ops and faults, how long it lasts, and how long the quiet period may take."""
+
+    seed: int
+    round: int
+    length_s: float
+    settle_s: float
+    ops: tuple[Op, ...]
+    faults: tuple[Fault, ...]
+    end_checks: tuple[str, ...] = field(default=())
+    #: the provider's own latency for the round (``provider baseline``), so items are in flight
+    baseline_ms: int = 0
+
+    def events(self) -> list[tuple[float, str]]:
+        """(time, line) of every op and every fault's injection and heal, in time order; a heal
+        sorts before an injection at the same moment (a subject is never faulted twice)."""
+        starts = [o for o in self.ops if o.verb == "start"]
+        number = {o.id: n for n, o in enumerate(starts, 1)}
+        out: list[tuple[float, int, str]] = []
+        if self.baseline_ms:
+            out.append((0.0, -1, f"provider baseline {self.baseline_ms}ms"))
+        for op in self.ops:
+            if op.verb == "start":
+                out.append((op.at, 2, f"start batch {op.size}"))
+            elif op.ref in number:
+                out.append((op.at, 2, f"{op.verb} {number[op.ref]}"))
+        for f in self.faults:
+            out.append((f.at, 1, f.inject))
+            if f.heal is not None:
+                out.append((min(f.at + f.hold, self.length_s), 0, f.heal))
+        return [(t, line) for t, _, line in sorted(out, key=lambda e: (e[0], e[1]))]
+
+    def steps(self) -> list[tuple[float, str]]:
+        """(gap before the line, line): what the runner and a script run, one after the other."""
+        out: list[tuple[float, str]] = []
+        previous = 0.0
+        for t, line in self.events():
+            out.append((max(0.0, t - previous), line))
+            previous = max(previous, t)
+        return out
+
+    def ending(self) -> list[str]:
+        """The lines after the round: heal everything, the quiet period, the end-state checks."""
+        lines = ["heal all", f"wait done {self.settle_s:g}s"]
+        if self.end_checks:
+            lines.append("check " + " ".join(self.end_checks))
+        return lines
+
+    # -- reductions (the shrinker's moves) ---------------------------------------------------------
+    def without_faults(self, ids: set[int]) -> Schedule:
+        return replace(self, faults=tuple(f for f in self.faults if f.id not in ids))
+
+    def without_ops(self, ids: set[int]) -> Schedule:
+        """Drop ops; an op on a batch whose start is dropped goes too."""
+        kept = [o for o in self.ops if o.id not in ids]
+        starts = {o.id for o in kept if o.verb == "start"}
+        return replace(self, ops=tuple(o for o in kept if o.verb == "start" or o.ref in starts))
+
+    def truncated(self, at: float) -> Schedule:
+        """Only what happens before ``at`` (a fault injected before it keeps its heal)."""
+        ops = tuple(o for o in self.ops if o.at <= at)
+        faults = tuple(f for f in self.faults if f.at <= at)
+        end = max([at, *(f.at + f.hold for f in faults)])
+        return replace(self, ops=ops, faults=faults, length_s=round(min(self.length_s, end), 2))
+
+    def scaled(self, factor: float) -> Schedule:
+        """Every moment and hold times ``factor`` (shorter when < 1)."""
+        ops = tuple(replace(o, at=round(o.at * factor, 2)) for o in self.ops)
+        faults = tuple(
+            replace(f, at=round(f.at * factor, 2), hold=round(f.hold * factor, 2)) for f in self.faults
+        )
+        return replace(self, ops=ops, faults=faults, length_s=round(self.length_s * factor, 2))
+
+    def smaller_batches(self) -> Schedule:
+        """Every batch half as big (at least one item)."""
+        ops = tuple(replace(o, size=max(1, o.size // 2)) if o.verb == "start" else o for o in self.ops)
+        return replace(self, ops=ops)
+
+    @property
+    def items(self) -> int:
+        return sum(o.size for o in self.ops if o.verb == "start")
+
+    def describe(self) -> str:
+        return f"{len(self.faults)} faults, {len(self.ops)} ops, {self.items} items, {self.length_s:g}s"
