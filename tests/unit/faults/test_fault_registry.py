@@ -64,11 +64,18 @@ INJECTS = {
     "provider_error": "add_rule",
     "provider_hang": "add_rule",
     "provider_delay": "add_rule",
+    "provider_trickle": "add_rule",
+    "provider_malformed": "add_rule",
     "db_kill": "kill_db",
     "db_pause": "pause_db",
     "queue_store_kill": "kill_db",
 }
-PARAMS = {"latency": {"ms": 100}, "provider_error": {"status": 503}, "provider_delay": {"delay_ms": 50}}
+PARAMS = {
+    "latency": {"ms": 100},
+    "provider_error": {"status": 503},
+    "provider_delay": {"delay_ms": 50},
+    "provider_trickle": {"trickle_ms": 20},
+}
 
 
 def healable() -> list[str]:
