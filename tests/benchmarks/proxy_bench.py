@@ -2,8 +2,9 @@
 
 Run: ``python tests/benchmarks/proxy_bench.py [--connections 50] [--rounds 3] [--only concurrent]``.
 A script run by hand: nothing asserts its figures, because they depend on the machine and on
-whatever else it is running. On a shared machine use ``--rounds`` (every path is measured in
-turn, round after round, and the medians are printed, so a burst of load hits all paths alike)
+whatever else it is running. On a shared machine use ``--rounds`` (each measurement is taken on
+every path back to back, round after round, and the medians are printed, so a burst of load
+lands on all paths alike)
 and read the proxy-CPU rows, which load changes far less than rates; ``nice -n -10`` before the
 command makes the run less dependent on the neighbours.
 
@@ -49,10 +50,9 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import requests
 
@@ -113,8 +113,6 @@ while True:
                 conn.sendall(b"k")
 """
 
-
-T = TypeVar("T")
 
 BULK_BLOCK = 16 * 1024
 ECHO_SIZE = 64
@@ -199,17 +197,6 @@ def connects(port: int, count: int) -> float:
             _recv_exact(sock, 1)
             samples.append(time.perf_counter_ns() - start)
     return statistics.median(samples) / 1000
-
-
-def measure(echo_port: int, sink_port: int, args: argparse.Namespace) -> Figures:
-    """All figures for one path (direct or through a proxy)."""
-    p50, p99 = round_trips(echo_port, args.round_trips, args.warmup)
-    return Figures(
-        rtt_p50_us=p50,
-        rtt_p99_us=p99,
-        mb_per_s=throughput(sink_port, args.megabytes),
-        connect_p50_us=connects(echo_port, args.connects),
-    )
 
 
 @contextlib.contextmanager
@@ -357,28 +344,74 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure_concurrent(
-    echo_port: int, sink_port: int, args: argparse.Namespace, pid: int | None = None
-) -> Concurrent:
-    """The many-connections figures for one path (``pid``: the proxy's, to charge its CPU time)."""
-    before = cpu_seconds(pid)
-    ops, p50 = concurrent_echo(echo_port, args.connections, args.seconds, args.warmup_seconds)
-    echo_cpu = cpu_seconds(pid) - before
-    big_ops, _p50 = concurrent_echo(
-        echo_port, args.connections, args.seconds, args.warmup_seconds, size=BULK_BLOCK
-    )
-    before = cpu_seconds(pid)
-    bulk = concurrent_bulk(sink_port, args.connections, args.bulk_megabytes)
-    bulk_cpu = cpu_seconds(pid) - before
-    echoes = ops * (args.seconds + args.warmup_seconds)  # the warm-up's echoes cost CPU too
-    return Concurrent(
-        echo_ops_per_s=ops,
-        echo_p50_us=p50,
-        echo_16k_mb_per_s=big_ops * BULK_BLOCK / 1e6,
-        bulk_mb_per_s=bulk,
-        cpu_per_echo_us=echo_cpu / echoes * 1e6,
-        cpu_per_mb_us=bulk_cpu / (args.bulk_megabytes * 1.048576) * 1e6,
-    )
+@dataclass(frozen=True, kw_only=True)
+class Route:
+    """One path to the echo and sink servers: direct, or through a proxy (``pid``: its process)."""
+
+    name: str
+    echo: int
+    sink: int
+    pid: int | None = None
+
+
+Probe = Callable[[Route], dict[str, float]]
+
+
+def single_probes(args: argparse.Namespace) -> list[Probe]:
+    """The one-connection measurements, each giving some fields of :class:`Figures`."""
+
+    def rtt(route: Route) -> dict[str, float]:
+        p50, p99 = round_trips(route.echo, args.round_trips, args.warmup)
+        return {"rtt_p50_us": p50, "rtt_p99_us": p99}
+
+    return [
+        rtt,
+        lambda route: {"mb_per_s": throughput(route.sink, args.megabytes)},
+        lambda route: {"connect_p50_us": connects(route.echo, args.connects)},
+    ]
+
+
+def concurrent_probes(args: argparse.Namespace) -> list[Probe]:
+    """The many-connections measurements, each giving some fields of :class:`Concurrent`."""
+
+    def echo(route: Route) -> dict[str, float]:
+        before = cpu_seconds(route.pid)
+        ops, p50 = concurrent_echo(route.echo, args.connections, args.seconds, args.warmup_seconds)
+        echoes = ops * (args.seconds + args.warmup_seconds)  # the warm-up's echoes cost CPU too
+        cpu = (cpu_seconds(route.pid) - before) / echoes * 1e6
+        return {"echo_ops_per_s": ops, "echo_p50_us": p50, "cpu_per_echo_us": cpu}
+
+    def echo_16k(route: Route) -> dict[str, float]:
+        ops, _p50 = concurrent_echo(
+            route.echo, args.connections, args.seconds, args.warmup_seconds, size=BULK_BLOCK
+        )
+        return {"echo_16k_mb_per_s": ops * BULK_BLOCK / 1e6}
+
+    def bulk(route: Route) -> dict[str, float]:
+        before = cpu_seconds(route.pid)
+        rate = concurrent_bulk(route.sink, args.connections, args.bulk_megabytes)
+        cpu = (cpu_seconds(route.pid) - before) / (args.bulk_megabytes * 1.048576) * 1e6
+        return {"bulk_mb_per_s": rate, "cpu_per_mb_us": cpu}
+
+    return [echo, echo_16k, bulk]
+
+
+def run_probes(probes: list[Probe], routes: list[Route], rounds: int) -> dict[str, dict[str, float]]:
+    """Each probe on every route back to back, ``rounds`` times; the median of each field.
+
+    The routes take turns within each probe, starting with a different one each round, so that a
+    burst of load from elsewhere lands on all of them alike rather than on one whole column.
+    """
+    samples: dict[str, dict[str, list[float]]] = {route.name: {} for route in routes}
+    for number in range(rounds):
+        for probe in probes:
+            for route in routes[number % len(routes) :] + routes[: number % len(routes)]:
+                for field, value in probe(route).items():
+                    samples[route.name].setdefault(field, []).append(value)
+    return {
+        name: {field: statistics.median(values) for field, values in fields.items()}
+        for name, fields in samples.items()
+    }
 
 
 def _free_port() -> int:
@@ -467,14 +500,6 @@ def official_server() -> str | None:
     return shutil.which("toxiproxy-server") or (str(fallback) if fallback.exists() else None)
 
 
-def median_of(rows: list[T]) -> T:
-    """The field-by-field median of several rounds' figures."""
-    first = rows[0]
-    return type(first)(  # type: ignore[call-arg]
-        **{name: statistics.median(getattr(row, name) for row in rows) for name in vars(first)}
-    )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--round-trips", type=int, default=20000)
@@ -492,7 +517,7 @@ def main() -> int:
         "--rounds",
         type=int,
         default=1,
-        help="measure every path this many times, in turn, and print the medians (a busy machine)",
+        help="measure every path this many times, taking turns, and print the medians (a busy machine)",
     )
     args = parser.parse_args()
     if args.connections < 1:
@@ -510,29 +535,25 @@ def main() -> int:
     servers = [("ours", [sys.executable, "-m", "harness.faults.proxy", "--port"])]
     if toxiproxy is not None:
         servers.append(("official", [toxiproxy, "-port"]))
-    singles: dict[str, list[Figures]] = {}
-    concurrents: dict[str, list[Concurrent]] = {}
     with backend() as (echo_port, sink_port), contextlib.ExitStack() as stack:
-        paths: dict[str, tuple[int, int, int | None]] = {"direct": (echo_port, sink_port, None)}
+        routes = [Route(name="direct", echo=echo_port, sink=sink_port)]
         for name, command in servers:  # all started up front: an idle proxy costs no CPU
             api_port = _free_port()
             url, pid = stack.enter_context(proxy_process([*command, str(api_port)], api_port))
-            paths[name] = (*create_proxies(url, echo_port, sink_port), pid)
-        for _round in range(args.rounds):
-            for name, (echo, sink, pid) in paths.items():
-                if single:
-                    singles.setdefault(name, []).append(measure(echo, sink, args))
-                if concurrent:
-                    concurrents.setdefault(name, []).append(measure_concurrent(echo, sink, args, pid))
+            echo, sink = create_proxies(url, echo_port, sink_port)
+            routes.append(Route(name=name, echo=echo, sink=sink, pid=pid))
+        singles = run_probes(single_probes(args), routes, args.rounds) if single else {}
+        concurrents = run_probes(concurrent_probes(args), routes, args.rounds) if concurrent else {}
     if single:
-        figures = {name: median_of(rows) for name, rows in singles.items()}
+        figures = {name: Figures(**fields) for name, fields in singles.items()}
         for name, title in (("ours", "chaos-audit proxy"), ("official", "official toxiproxy-server")):
             if name in figures:
                 print_table(f"{title}, one connection, no toxics", figures["direct"], figures[name])
         if "official" in figures:
             print_single_vs_official(figures["direct"], figures["ours"], figures["official"])
     if concurrent:
-        print_concurrent(args.connections, {name: median_of(rows) for name, rows in concurrents.items()})
+        columns = {name: Concurrent(**fields) for name, fields in concurrents.items()}
+        print_concurrent(args.connections, columns)
     if toxiproxy is None:
         print("\n(toxiproxy-server not found on PATH or in /usr/local/bin: not measured)")
     return 0

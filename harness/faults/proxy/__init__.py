@@ -9,13 +9,12 @@ documented API, so it drives the official Toxiproxy as well.
 Data path: two paths, because the two jobs pull in opposite directions.
 
 * **Connections without toxics** (the common case: a proxy sits on every link of the stack and a
-  load test puts many connections on it) are relayed by *data loops* (:mod:`.loop`,
-  :mod:`.looplink`): a thread per loop, up to two, each multiplexing its connections with
-  ``epoll``. A thread per direction instead makes 50 busy connections 100 threads taking turns
-  at the GIL, one wake-up and hand-off per message: the proxy then moved half the official
-  server's small messages. A loop handles a batch of ready sockets per wake-up for about a third
-  of that CPU per message; two loops let one run Python while the other is in a system call,
-  and the second loop costs nothing while idle.
+  load test puts many connections on it) are relayed by the *data loop* (:mod:`.loop`,
+  :mod:`.looplink`): one thread multiplexing all of them with ``epoll``. A thread per direction
+  instead makes 50 busy connections 100 threads taking turns at the GIL, one wake-up and hand-off
+  per message: the proxy then moved half the official server's small messages. The loop handles
+  a batch of ready sockets per wake-up for about a third of that CPU per message, and one loop
+  never waits for the GIL (two were measured: they took turns and stalled each other's links).
 * **Connections with toxics** run each direction's chain on threads (:mod:`.pipe`,
   :mod:`.link`), because toxics are written as "wait until this deadline, then pass this chunk
   on", which a thread expresses directly and exactly (Toxiproxy's goroutine-per-stage model).

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from harness.faults.proxy.addr import bind_listener
 from harness.faults.proxy.link import Connection, make_stage
 from harness.faults.proxy.listener import Listener, dial
-from harness.faults.proxy.loop import DataLoops
+from harness.faults.proxy.loop import DataLoop
 from harness.faults.proxy.looplink import LoopLink
 from harness.faults.proxy.stages import Dice
 from harness.faults.proxy.threads import ThreadPool
@@ -34,11 +34,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, kw_only=True)
 class Runtime:
-    """What all proxies of one server share: the seeded dice, the data loops and thread pool."""
+    """What all proxies of one server share: the seeded dice, the data loop and thread pool."""
 
     dice: Dice
     pool: ThreadPool
-    loops: DataLoops | None  #: None where epoll is missing: every connection then runs on threads
+    loop: DataLoop | None  #: None where epoll is missing: every connection then runs on threads
 
 
 class Proxy:
@@ -91,7 +91,7 @@ class Proxy:
             return len(self._connections)
 
     def live_connections(self) -> list[Connection | LoopLink]:
-        """The live proxied connections, a snapshot (the proxy's own loops; tests)."""
+        """The live proxied connections, a snapshot (for the proxy's own loops over them, and tests)."""
         with self._connections_lock:
             return list(self._connections)
 
@@ -110,11 +110,11 @@ class Proxy:
                 return
             runtime = self._runtime
             conn: Connection | LoopLink
-            if runtime.loops is not None and not any(self._chains.values()):
+            if runtime.loop is not None and not any(self._chains.values()):
                 conn = LoopLink(
                     client=client,
                     upstream=upstream,
-                    loop=runtime.loops.pick(),
+                    loop=runtime.loop,
                     dice=runtime.dice,
                     pool=runtime.pool,
                     on_closed=self._forget,

@@ -29,7 +29,7 @@ from harness.errors import ConfigError
 from harness.faults.control_token import UNAUTHORIZED_MESSAGE, WWW_AUTHENTICATE, authorized, server_token
 from harness.faults.proxy.api import Api, Response, dispatch
 from harness.faults.proxy.collection import ProxyCollection
-from harness.faults.proxy.loop import DataLoops, default_count
+from harness.faults.proxy.loop import DataLoop
 from harness.faults.proxy.loop import available as loop_available
 from harness.faults.proxy.model import Runtime
 from harness.faults.proxy.stages import Dice
@@ -140,7 +140,7 @@ class ProxyServer:
         self.runtime = Runtime(
             dice=Dice(seed),
             pool=ThreadPool("proxy-data"),
-            loops=DataLoops(default_count()) if loop_available() else None,
+            loop=DataLoop() if loop_available() else None,
         )
         self.proxies = ProxyCollection(self.runtime)
         try:
@@ -214,8 +214,8 @@ class ProxyServer:
 
     def _close_runtime(self) -> None:
         self.runtime.pool.close()
-        if self.runtime.loops is not None:
-            self.runtime.loops.close()
+        if self.runtime.loop is not None:
+            self.runtime.loop.close()
 
     def __enter__(self) -> ProxyServer:
         return self.start()

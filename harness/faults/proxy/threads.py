@@ -1,7 +1,7 @@
 """A pool of pre-started daemon threads for the data path.
 
 Starting a thread costs 130-170 µs on the machines this runs on (measured), and every proxied
-connection with toxics needs two of them (connections without toxics run on the data loops, see
+connection with toxics needs two of them (connections without toxics run on the data loop, see
 :mod:`.loop`): paid on the accept path, that alone would exceed Toxiproxy's whole added connect
 time (~230 µs). Handing a task to an idle, already running thread costs ~7 µs.
 A spawner thread keeps a few spare threads ready so the accept path never starts one itself;

@@ -36,10 +36,14 @@ def test_create_toxic_disable_destroy(toxi, echo):
     proxy.destroy_toxic("latency_downstream")
     assert proxy.toxics() == {}
 
-    with connect(port) as sock, proxy.down():
-        assert recv_all(sock) == b""
-        with pytest.raises(ConnectionRefusedError):
-            connect(port)
+    with connect(port) as sock:
+        # a round trip first: a connection still in the listener's backlog would be reset, not closed
+        sock.sendall(b"up")
+        assert recv_exact(sock, 2) == b"up"
+        with proxy.down():
+            assert recv_all(sock) == b""
+            with pytest.raises(ConnectionRefusedError):
+                connect(port)
     with connect(port) as sock:
         sock.sendall(b"back")
         assert recv_exact(sock, 4) == b"back"
