@@ -47,7 +47,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from harness.matrix.html import write_html
     from harness.matrix.model import Matrix, Row, defect_plan
-    from harness.matrix.rows import RowRun, run_rows
+    from harness.matrix.rows import RowRun, expected_seconds, run_rows
     from harness.run.child import ChildOutcome, run_child
     from harness.run.command import read_run_json
     from harness.run.console import InOrder
@@ -143,6 +143,7 @@ def main(args: argparse.Namespace) -> int:
                 plan=dataclasses.replace(
                     base, report_dir=report_dir / "defects" / defect, only=tuple(ids), defects=(defect,)
                 ),
+                seconds=expected_seconds(report_dir / "defects" / defect, ids),
             )
             for defect, ids in plan_by_defect.items()
         ]

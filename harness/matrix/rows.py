@@ -2,19 +2,22 @@
 
 A row is what the serial matrix runs: one pytest child over the row's scenarios with the defect
 switched on (:class:`harness.run.child.Child`, the report in ``DIR/defects/<name>``), so its own
-PostgreSQL, proxy, provider and services. Up to ``slots`` rows run at once; a row holding an
-``alone`` scenario of the catalogue runs with no other row beside it (those rows go last, so the
-machine is given to them once). Rows end in any order: ``on_done`` is called as each ends, and the
-caller prints them in the plan's order. With one slot the rows run one after the other in the
-plan's order, exactly as the serial matrix did.
+PostgreSQL, proxy, provider and services. Up to ``slots`` rows run at once, the longest expected
+first (a row whose defect makes a scenario wait out its timeout can take minutes: started last,
+it would be the whole tail); a row holding an ``alone`` scenario of the catalogue runs with no
+other row beside it (those rows go last, so the machine is given to them once). Rows end in any
+order: ``on_done`` is called as each ends, and the caller prints them in the plan's order. With one
+slot the rows run one after the other in the plan's order, exactly as the serial matrix did.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness import catalog
 from harness.process.pidfiles import PidFiles
@@ -28,6 +31,8 @@ class RowRun:
 
     key: str
     plan: RunPlan
+    #: how long it is expected to take (the order of a parallel matrix: longest first)
+    seconds: float = 0.0
 
     @property
     def alone(self) -> bool:
@@ -49,7 +54,12 @@ def run_rows(
     On Ctrl-C or SIGTERM the running rows are stopped (their faults healed) and reported through
     ``on_done`` as interrupted; the rows not started yet are not started.
     """
-    pending = list(rows) if slots == 1 else [r for r in rows if not r.alone] + [r for r in rows if r.alone]
+    longest_first = sorted(rows, key=lambda r: -r.seconds)
+    pending = (
+        list(rows)
+        if slots == 1
+        else [r for r in longest_first if not r.alone] + [r for r in longest_first if r.alone]
+    )
     running: list[_Running] = []
     with sigterm_as_interrupt(), contextlib.ExitStack() as stack:
         try:
@@ -71,6 +81,16 @@ def run_rows(
         finally:
             PidFiles.default().reap_stale()  # what a killed row could not stop
     return False
+
+
+def expected_seconds(report_dir: Path, ids: Sequence[str]) -> float:
+    """How long a row should take: what it took the last time (its run.json in ``report_dir``, from
+    an earlier matrix in the same folder), else the catalogue's seconds of its scenarios."""
+    try:
+        last = json.loads((report_dir / "run.json").read_text())
+        return float(last["finished_at"]) - float(last["started_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return sum(e.seconds if (e := catalog.entry(i)) else catalog.DEFAULT_SECONDS for i in ids)
 
 
 def _may_start(row: RowRun, running: Sequence[_Running], slots: int) -> bool:

@@ -17,7 +17,8 @@ one module per audit task; each passes against the correct reference target and 
 reference target is switched into the defect(s) named here (`chaos-audit matrix` proves it;
 `tests/matrix/` runs it in CI). A scenario passes when its core checks pass; a core check it cannot
 decide on a target makes it `unknown`; its other (secondary) checks are listed beside the verdict
-when they cannot be decided.
+when they cannot be decided. A scenario marked *(alone)* runs with nothing beside it when scenarios
+run side by side (`chaos-audit run --jobs`).
 
 | id | severity | task | scenario | core checks | requires (`null`: finding) | defects | remediation |
 |---|---|---|---|---|---|---|---|
@@ -32,7 +33,8 @@ def render() -> str:
         checks = checks_of(e.id)
         core = ", ".join(f"`{c}`" for c in checks.core_names)
         requires = ", ".join(f"`{r}`" for r in dict.fromkeys(r for c in checks.checks for r in c.requires))
-        cells = [e.id, e.severity.value, e.task, e.title, core, requires or "-", defects,
+        title = f"{e.title} *(alone)*" if e.alone else e.title
+        cells = [e.id, e.severity.value, e.task, title, core, requires or "-", defects,
                  f"{fix.text} (effort {fix.effort})"]  # fmt: skip
         rows.append("| " + " | ".join(cells) + " |")
     return HEADER + "\n".join(rows) + "\n"

@@ -79,13 +79,13 @@ def default_jobs(ids: Iterable[str], *, cores: float | None = None) -> int:
 
 def shared_stack(backend: str, target: Target) -> str | None:
     """Why the stack is shared with the world (parallel scenarios would interfere), or None."""
-    if backend == "external":
-        return "the external backend audits a running stack the harness does not own"
-    if backend == "docker":
-        from harness.stack.compose import is_compose_target
+    from harness.stack.backends import get_backend
+    from harness.stack.compose import is_compose_target
 
-        if is_compose_target(target):
-            return "the docker backend's compose mode audits containers the harness did not start"
+    if not get_backend(backend).starts_services:
+        return f"the {backend} backend audits a running stack the harness does not own"
+    if is_compose_target(target):
+        return f"the {backend} backend's compose mode audits containers the harness did not start"
     return None
 
 

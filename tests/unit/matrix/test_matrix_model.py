@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from harness import catalog
 from harness.matrix.html import render
 from harness.matrix.model import Matrix, Row, defect_plan
+from harness.matrix.rows import expected_seconds
 
 
 def test_the_plan_covers_every_defect_of_the_catalogue_with_its_scenarios() -> None:
@@ -55,3 +59,11 @@ def test_an_all_green_matrix_is_ok_and_renders_a_grid() -> None:
     page = render(matrix)
     assert "<table id='matrix'>" in page and "no_fencing" in page and "detected" in page
     assert "http" not in page.lower().replace("http-equiv", "")
+
+
+def test_a_row_is_expected_to_take_what_it_took_last_time_else_its_scenarios_seconds(tmp_path: Path) -> None:
+
+    ids = ("TEST-RR-008", "TEST-RR-R01")
+    assert expected_seconds(tmp_path, ids) == sum(catalog.BY_ID[i].seconds for i in ids)
+    (tmp_path / "run.json").write_text(json.dumps({"started_at": 100.0, "finished_at": 189.5}))
+    assert expected_seconds(tmp_path, ids) == 89.5
