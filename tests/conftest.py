@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -39,6 +40,16 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         config.option.numprocesses = "auto"  # PYTEST_XDIST_AUTO_NUM_WORKERS overrides the count
     if config.option.numprocesses and config.option.dist == "no":
         config.option.dist = "loadgroup"  # xdist_group marks are honoured only under loadgroup
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests play a terminal's Ctrl-C (SIGINT) on the commands they start, and those commands stop
+    their children with it. A suite started as a background job (``python -m pytest &`` in a
+    script, nohup, some CI runners) inherits SIGINT *ignored*, passes that on to every process it
+    starts, and every such test then fails: the interrupt is never seen. Reinstate Python's own
+    handler, so the processes the suite starts get SIGINT as they would from a terminal."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

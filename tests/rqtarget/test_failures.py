@@ -67,11 +67,14 @@ def test_hanging_provider_times_out(make_stack: Callable[..., LocalStack], defec
 
 
 def test_job_deadline_stops_a_trickle(make_stack: Callable[..., LocalStack]) -> None:
-    stack = make_stack(services=["api", "worker-1"], batch_deadline_s=2.0)
+    # Tasks 1 and 2 take ~0.1 s each; a task claimed after the deadline is timed out unrun, so the
+    # deadline leaves room for a loaded machine to claim them (2 s did not, at a load average of 14).
+    # The trickle on task 3 never ends by itself: only the deadline stops it.
+    stack = make_stack(services=["api", "worker-1"], batch_deadline_s=6.0)
     job_id = create(stack, 3)
     slow = tasks(stack, job_id)[2]["task_id"]
     with stack.provider.rule(slow, trickle_ms=100):
-        wait_for(lambda: state_is(stack, job_id, "timed_out"), timeout=10, what="job timed out")
+        wait_for(lambda: state_is(stack, job_id, "timed_out"), timeout=60, what="job timed out")
     listed = tasks(stack, job_id)
     assert [t["state"] for t in listed] == ["done", "done", "timed_out"]
 
