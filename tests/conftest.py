@@ -1,45 +1,23 @@
-"""Shared fixtures of the harness's own tests (a real embedded PostgreSQL per test process), and the
-suite's parallel default.
-
-``python -m pytest`` with no path (the README's test command, what CI runs) runs the suite on
-pytest-xdist, one worker per core, with ``--dist loadgroup``: most tests wait on real processes,
-so two workers on two cores halve the wall time. Tests that must not share their worker's time
-with each other carry ``@pytest.mark.xdist_group`` (the detection matrix, the Docker tests).
-A run naming paths (``python -m pytest tests/unit/x.py``) stays in one process, as do scenario
-runs (``pytest scenarios/``, ``chaos-audit run``), which this file never sees; ``-n 0`` or
-``-p no:xdist`` turns the default off, ``-n N`` replaces it.
+"""Shared fixtures of the harness's own tests (a real embedded PostgreSQL per test process), the
+suite's parallel default (hooks in ``tests/suite_xdist.py``) and its SIGINT disposition.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 import signal
 from collections.abc import Iterator
 
 import pytest
 
 from harness.store.postgres import EmbeddedPostgres
+from tests.suite_xdist import (  # noqa: F401 (hooks: found by name in this module)
+    pytest_cmdline_main,
+    pytest_collection_modifyitems,
+    pytest_configure_node,
+)
 
 _db_counter = itertools.count(1)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_cmdline_main(config: pytest.Config) -> None:
-    """The whole suite (no path given) runs on one worker per core; any ``-n`` keeps the groups.
-
-    Called before pytest-xdist's hook of the same name, which turns ``numprocesses`` into workers
-    (only an initial conftest, as this one is for a run under ``tests/``, takes part in it).
-    """
-    if not hasattr(config.option, "numprocesses") or os.environ.get("PYTEST_XDIST_WORKER"):
-        return  # xdist not loaded (-p no:xdist), or this is already one of its workers
-    if config.option.numprocesses is None:
-        whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS
-        if not whole_suite or config.getoption("collectonly") or config.getoption("usepdb"):
-            return  # paths named: one process, as before
-        config.option.numprocesses = "auto"  # PYTEST_XDIST_AUTO_NUM_WORKERS overrides the count
-    if config.option.numprocesses and config.option.dist == "no":
-        config.option.dist = "loadgroup"  # xdist_group marks are honoured only under loadgroup
 
 
 def pytest_configure(config: pytest.Config) -> None:
