@@ -34,12 +34,28 @@ def watch_parent(fd: int, *, grace: float = GRACE_S) -> threading.Thread:
     Call it from the main thread: the kernel keeps the parent-death signal per thread (a new
     thread starts without one), so only the main thread can tell whether the kernel will interrupt.
     """
+    interruptible()
     kernel_interrupts = parent_death_signal() == signal.SIGINT
     thread = threading.Thread(
         target=_watch, args=(fd, grace, kernel_interrupts), name="chaos-audit-parent-watch", daemon=True
     )
     thread.start()
     return thread
+
+
+def interruptible() -> None:
+    """Make SIGINT raise ``KeyboardInterrupt`` here even when it was inherited as ignored.
+
+    SIGINT is how this process is stopped (the command's Ctrl-C forwarded, the kernel's
+    parent-death signal, this watchdog's own), but a process started from a background job
+    (``chaos-audit run &`` in a script, ``nohup``) inherits SIGINT ignored, and Python then keeps
+    it ignored: every stop would wait out its grace and end in a kill, with nothing healed.
+    """
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    ):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _watch(fd: int, grace: float, kernel_interrupts: bool) -> None:

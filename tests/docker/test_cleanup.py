@@ -18,7 +18,8 @@ import pytest
 
 from harness.stack.containers import OWNER_PID_LABEL, RUN_LABEL, SERVICE_LABEL, labelled
 
-pytestmark = pytest.mark.slow
+# One Docker engine for the whole suite: its tests run one after the other in one xdist worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("docker")]
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -21,6 +21,9 @@ from harness.stack.containers import (
 )
 from harness.store.postgres import free_port
 
+# One Docker engine for the whole suite: its tests run one after the other in one xdist worker.
+pytestmark = pytest.mark.xdist_group("docker")
+
 
 @pytest.fixture
 def provider(docker_engine: Any, tmp_path: Path) -> Any:

@@ -27,10 +27,14 @@ import pytest
 import requests
 from procwatch import listening_ports, marked_processes, port_answers, ps_alive
 
+from harness.run.watchdog import GRACE_S
+
 pytestmark = pytest.mark.slow
 
-#: the child heals, stops its stack and exits, or its watchdog kills it after 20 s (harness.run.watchdog)
-GONE_WITHIN_S = 40.0
+#: room for a loaded machine on top of the bounds the harness itself sets (never asserted on)
+LOADED_ROOM_S = 120.0
+#: the child heals, stops its stack and exits, or its watchdog kills it after its grace
+GONE_WITHIN_S = GRACE_S + LOADED_ROOM_S
 CACHES = ("chaos-audit-pgdata-", "chaos-audit-pgbin-")
 STAND_IN = """
 import pytest
@@ -101,10 +105,10 @@ def _start(env: dict[str, str], out: Path, seed: int) -> subprocess.Popen[bytes]
 
 
 def _wait_for(point: str, proc: subprocess.Popen[bytes], marker: str) -> Processes:
-    deadline = time.monotonic() + 120
+    # No deadline of our own: a run that ends first fails here, one that hangs is the suite's timeout
+    # to report (a stack start on a loaded machine has no bound we could derive).
     while True:
         assert proc.poll() is None, f"the run ended before {point}"
-        assert time.monotonic() < deadline, f"{point} never happened"
         procs = marked_processes(marker)
         if POINTS[point](procs):
             return procs

@@ -18,7 +18,9 @@ import pytest
 
 from harness import catalog
 
-pytestmark = pytest.mark.slow
+# Each test is a whole audit per defect, two-core heavy on its own: under xdist the two run one after
+# the other in one worker (tests/conftest.py), never side by side.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("matrix")]
 
 MATRIX_TIMEOUT_S = 2400  # the whole matrix takes ~10 min on 2 cores; the ini's 300 s is per ordinary test
 

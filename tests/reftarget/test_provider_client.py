@@ -140,7 +140,8 @@ def test_a_trickling_body_is_stopped_by_the_abort_check_between_chunks() -> None
             trickling_client(), abort=lambda: ErrorKind.DEADLINE if time.monotonic() > deadline else None
         )
     assert err.value.kind == ErrorKind.DEADLINE
-    assert time.monotonic() - started < 1.0
+    # stopped between chunks, not at the end of the body (10,000 chunks of 10 ms: 100 s)
+    assert time.monotonic() - started < 30
 
 
 def test_the_optional_wall_limit_stops_a_trickle_too() -> None:

@@ -87,9 +87,11 @@ def test_claim_stays_an_index_scan_with_100k_queued_items(settings: Settings) ->
             ).fetchall()
         )
         assert "items_claim_idx" in full and "Seq Scan on items" not in full, full
+    # The plans above are what keeps the claim cheap; the clock only catches a claim that waits (a lock,
+    # a retry), which would run into the database operation timeout, not a slow scan on a busy machine.
     started = time.monotonic()
     first = claim_one(settings)
-    assert first.fencing_token == 1 and time.monotonic() - started < 0.5
+    assert first.fencing_token == 1 and time.monotonic() - started < settings.db_op_timeout_s
 
 
 def test_claim_order_is_priority_then_batch_age_then_seq(settings: Settings) -> None:

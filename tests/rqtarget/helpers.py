@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -66,6 +67,22 @@ def state_is(stack: LocalStack, job_id: str, *states: str) -> bool:
 
 def generate_calls(stack: LocalStack) -> list[Any]:
     return [e for e in stack.provider.ledger() if e.kind == "generate"]
+
+
+def log_events(stack: LocalStack, service: str, event: str) -> list[dict[str, Any]]:
+    """The JSON log lines ``event`` that ``service`` has written so far (its whole log file)."""
+    path = stack.log_path(service)
+    if path is None or not path.exists():
+        return []
+    found = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("event") == event:
+            found.append(record)
+    return found
 
 
 class NoHistory:

@@ -9,8 +9,9 @@ from collections.abc import Callable
 import pytest
 
 from harness.faults.injector import Faults
+from harness.faults.provider.model import Outcome
 from harness.stack.local import LocalStack
-from tests.rqtarget.helpers import NoHistory, api, create, job, state_is, tasks, wait_for
+from tests.rqtarget.helpers import NoHistory, api, create, job, log_events, state_is, tasks, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -53,16 +54,27 @@ def test_hanging_provider_times_out(make_stack: Callable[..., LocalStack], defec
                 stack.timing["max_attempts"]
             )
         else:
-            time.sleep(3)
+            # the call is in its hang first (an observed point), then six of its timeouts pass
+            wait_for(
+                lambda: [
+                    e for e in stack.provider.ledger() if e.item_id == hung and e.outcome == Outcome.HANG
+                ],
+                timeout=60,
+                what="the call hanging at the provider",
+            )
+            time.sleep(6 * float(stack.timing["provider_timeout_s"]))
             assert tasks(stack, job_id)[0]["state"] == "running"
 
 
 def test_job_deadline_stops_a_trickle(make_stack: Callable[..., LocalStack]) -> None:
-    stack = make_stack(services=["api", "worker-1"], batch_deadline_s=2.0)
+    # Tasks 1 and 2 take ~0.1 s each; a task claimed after the deadline is timed out unrun, so the
+    # deadline leaves room for a loaded machine to claim them (2 s did not, at a load average of 14).
+    # The trickle on task 3 never ends by itself: only the deadline stops it.
+    stack = make_stack(services=["api", "worker-1"], batch_deadline_s=6.0)
     job_id = create(stack, 3)
     slow = tasks(stack, job_id)[2]["task_id"]
     with stack.provider.rule(slow, trickle_ms=100):
-        wait_for(lambda: state_is(stack, job_id, "timed_out"), timeout=10, what="job timed out")
+        wait_for(lambda: state_is(stack, job_id, "timed_out"), timeout=60, what="job timed out")
     listed = tasks(stack, job_id)
     assert [t["state"] for t in listed] == ["done", "done", "timed_out"]
 
@@ -73,7 +85,9 @@ def test_cancel_stops_pending_tasks(make_stack: Callable[..., LocalStack]) -> No
     with api(stack) as c:
         assert c.post(f"/api/jobs/{job_id}/cancel").status_code == 200
     stack.start_service("worker-1")
-    time.sleep(1)
+    # the worker has taken every delivery off the queue and skipped it: nothing left it could still call
+    wait_for(lambda: len(log_events(stack, "worker-1", "delivery_skipped")) == 4, timeout=60,
+             what="worker-1 skipping the 4 cancelled deliveries")  # fmt: skip
     assert job(stack, job_id)["state"] == "cancelled"
     assert {t["state"] for t in tasks(stack, job_id)} == {"cancelled"}
     assert not [e for e in stack.provider.ledger() if e.kind == "generate"]

@@ -20,6 +20,7 @@ from tests.rqtarget.helpers import (
     create,
     generate_calls,
     job,
+    log_events,
     sql,
     state_is,
     tasks,
@@ -116,7 +117,14 @@ def test_worker_that_lost_its_lease_writes_nothing(
         held.wait(timeout=15, count=2)
     wait_for(lambda: state_is(stack, job_id, "done"), timeout=10, what="worker-2 finishing")
     faults.resume("worker-1")
-    time.sleep(1.5)  # worker-1 wakes up with the provider's answer in hand
+    # worker-1 wakes up with the provider's answer in hand and tries to finish the task: its log says
+    # how that went (written without the fence, refused with it), however long it takes to wake
+    outcome = "lease_lost" if defect is None else "task_finished"
+    wait_for(
+        lambda: [e for e in log_events(stack, "worker-1", outcome) if e.get("task_id") == only],
+        timeout=60,
+        what=f"worker-1's {outcome} once resumed",
+    )
     results = sql(stack, "SELECT written_by FROM task_results ORDER BY result_id")
     if defect is None:
         assert [r["written_by"] for r in results] == ["worker-2"]

@@ -88,11 +88,11 @@ def test_wait_until_ready_says_what_it_tried() -> None:
     with ProviderClient(url) as client, pytest.raises(ProviderError) as caught:
         client.wait_until_ready(timeout=0.2)
 
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # its own 0.2 s, not the 10 s default (room for a loaded machine)
     message = str(caught.value)
     assert url in message and "GET /_control/health tried" in message
     assert "hint:" in message.rsplit(";", 1)[-1]
 
 
 def test_wait_until_ready_returns_for_a_running_provider(provider: ProviderClient) -> None:
-    provider.wait_until_ready(timeout=2)
+    provider.wait_until_ready(timeout=30)

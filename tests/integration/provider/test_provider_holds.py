@@ -186,7 +186,7 @@ def test_barrier_wait_timeout_and_inactive_barrier_raise(provider: ProviderClien
     started = time.monotonic()
     with pytest.raises(ProviderError, match=r"0 of 1 call\(s\) arrived.*hint"):
         gate.wait(timeout=0.2)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # gave up after its 0.2 s (room for a loaded machine)
 
     gate.release()
     with pytest.raises(ProviderError, match="no longer catches calls"):
@@ -204,7 +204,8 @@ def test_control_api_answers_while_many_calls_are_held(
     for _ in range(10):
         provider.health()
         provider.ledger()
-    assert time.monotonic() - started < 2  # prompt, not queued behind the held calls
+    # prompt, not queued behind the held calls (those would never answer before the release)
+    assert time.monotonic() - started < 10
 
     gate.release()
     assert all(c.result(timeout=5).status_code == 200 for c in calls)

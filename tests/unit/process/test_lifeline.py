@@ -97,13 +97,18 @@ def test_no_binding_from_a_thread_that_may_end_before_the_child() -> None:
 def test_the_lifeline_reads_eof_once_the_parent_closes_it() -> None:
     with Lifeline() as lifeline:
         watcher = subprocess.Popen(
-            [sys.executable, "-c", f"import os; print(os.read({lifeline.child_fd}, 1))"],
+            [
+                sys.executable,
+                "-c",
+                f"import os; print('reading', flush=True); print(os.read({lifeline.child_fd}, 1))",
+            ],
             pass_fds=(lifeline.child_fd,),
             stdout=subprocess.PIPE,
             text=True,
         )
         lifeline.child_started()
+        assert watcher.stdout is not None and watcher.stdout.readline() == "reading\n"
         time.sleep(0.2)
         assert watcher.poll() is None  # still attached: the read blocks
-    out, _ = watcher.communicate(timeout=5)
+    out, _ = watcher.communicate(timeout=60)
     assert out.strip() == "b''"

@@ -138,3 +138,32 @@ def test_parallel_workers_never_reap_a_live_siblings_processes(tmp_path: Path) -
             proc.kill()
             proc.wait()
         PidFiles(state).reap_stale()
+
+
+def test_a_live_owners_services_are_never_reaped_by_a_sibling(tmp_path: Path) -> None:
+    """Test processes side by side (xdist workers, audits beside the suite) share the default state dir:
+    a reap in one of them leaves every record of a live owner, and its processes, alone."""
+    state, ready = tmp_path / "pids", tmp_path / "service.pid"
+    sibling = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(CHILD), str(state), str(ready)], stdout=subprocess.DEVNULL
+    )
+    service, started = 0, None
+    try:
+        while not (ready.exists() and ready.read_text().strip()):  # written once its record is
+            assert sibling.poll() is None, "the sibling ended before recording its service"
+            time.sleep(0.01)
+        service = int(ready.read_text())
+        started = process_start_time(service)
+        assert PidFiles(state).reap_stale() == []
+        assert is_same_process(service, started) and len(list(state.glob("*.json"))) == 1
+        sibling.kill()  # its owner gone (a SIGKILLed worker): now, and only now, it is stale
+        sibling.wait()
+        assert PidFiles(state).reap_stale() == [
+            f"reaped service of dead run {sibling.pid}: killed pid {service}, removed 0 path(s)"
+        ]
+        assert not is_same_process(service, started)
+    finally:
+        if sibling.poll() is None:
+            sibling.kill()
+        if service and is_same_process(service, started):
+            os.kill(service, signal.SIGKILL)

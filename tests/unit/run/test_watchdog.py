@@ -7,10 +7,13 @@ script plays the pytest child, and closing the lifeline is the command's death.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from harness.process.lifeline import Lifeline
 from harness.process.pidfiles import is_same_process, process_start_time
@@ -23,13 +26,13 @@ CHILD = """
 import signal, subprocess, sys
 from harness.process.pidfiles import PidFiles
 from harness.run.watchdog import watch_parent
-if sys.argv[3] == "stuck":
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a clean-up that never ends
 # lives until killed; not on our stdout, so the test reads EOF as soon as the child is gone
 service = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"], start_new_session=True,
                            stdout=subprocess.DEVNULL)
 PidFiles.default().record("service", pid=service.pid)  # where the watchdog looks
 watch_parent(int(sys.argv[1]), grace=float(sys.argv[4]))
+if sys.argv[3] == "stuck":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a clean-up that never ends
 print(service.pid, flush=True)
 try:
     print("watching", flush=True)  # inside the try: from here on, an interrupt is healed
@@ -42,7 +45,9 @@ except KeyboardInterrupt:
 """
 
 
-def _child(lifeline: Lifeline, state: Path, mode: str, grace: float) -> tuple[subprocess.Popen[str], int]:
+def _child(
+    lifeline: Lifeline, state: Path, mode: str, grace: float, *, sigint_ignored: bool = False
+) -> tuple[subprocess.Popen[str], int]:
     """Start the stand-in child; returns once it is inside its ``try`` (it said so), with its service's pid.
 
     Cutting the lifeline before that point would interrupt the child before it can heal (a
@@ -58,7 +63,15 @@ def _child(lifeline: Lifeline, state: Path, mode: str, grace: float) -> tuple[su
         str(grace),
     ]
     env = {**os.environ, "CHAOS_AUDIT_STATE_DIR": str(state)}
-    proc = subprocess.Popen(argv, pass_fds=(lifeline.child_fd,), stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        argv,
+        pass_fds=(lifeline.child_fd,),
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        # what a child of a background job inherits (``chaos-audit run &``, nohup)
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None,
+    )
     lifeline.child_started()
     assert proc.stdout is not None
     service = int(proc.stdout.readline())
@@ -66,10 +79,13 @@ def _child(lifeline: Lifeline, state: Path, mode: str, grace: float) -> tuple[su
     return proc, service
 
 
-def test_the_commands_death_interrupts_the_child_which_heals_and_exits(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["sigint-default", "sigint-inherited-ignored"])
+def test_the_commands_death_interrupts_the_child_which_heals_and_exits(
+    tmp_path: Path, sigint_ignored: bool
+) -> None:
     lifeline = Lifeline()
     grace = 30.0
-    proc, service = _child(lifeline, tmp_path, "normal", grace=grace)
+    proc, service = _child(lifeline, tmp_path, "normal", grace=grace, sigint_ignored=sigint_ignored)
     started = process_start_time(service)
     try:
         assert proc.poll() is None

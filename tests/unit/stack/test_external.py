@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -139,28 +139,52 @@ def test_workers_a_scenario_does_not_want_are_stopped_then_restored_at_teardown(
     assert stack.journal.entries() == []
 
 
+class _Asked:
+    """A probe that notes when the watcher asked it, so the test waits for the watcher's own looks
+    (how long a thread takes to be scheduled on a busy machine is no part of the check)."""
+
+    def __init__(self, answer: Callable[[], bool]) -> None:
+        self.answer = answer
+        self.times: list[float] = []
+
+    def __call__(self) -> bool:
+        self.times.append(time.monotonic())
+        return self.answer()
+
+    def spanned(self, seconds: float) -> bool:
+        """True once the watcher has looked over at least ``seconds`` of its own time."""
+        return len(self.times) >= 2 and self.times[-1] - self.times[0] >= seconds
+
+
+def _until(what: str, done: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout  # only reached when it never happens
+    while not done():
+        assert time.monotonic() < deadline, f"{what} never happened"
+        time.sleep(0.01)
+
+
 def test_the_watcher_aborts_only_when_unhealthy_outside_a_fault_window() -> None:
     aborted: list[str] = []
     in_fault = [True]
-    watcher = HealthWatcher(healthy=lambda: False, in_fault=lambda: in_fault[0], limit_s=0.3,
+    asked = _Asked(lambda: in_fault[0])
+    watcher = HealthWatcher(healthy=lambda: False, in_fault=asked, limit_s=0.3,
                             on_abort=aborted.append, interval=0.05)  # fmt: skip
     watcher.start()
-    time.sleep(0.6)
+    _until("the watcher looking over twice its limit", lambda: asked.spanned(0.6))
     assert aborted == []  # the audit's own fault: not a reason to stop
     in_fault[0] = False
-    deadline = time.monotonic() + 3
-    while not aborted and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _until("the abort", lambda: bool(aborted))
     watcher.stop()
     assert aborted and "safety.abort_if_unhealthy_s = 0.3" in aborted[0]
 
 
 def test_a_healthy_system_is_never_aborted() -> None:
     aborted: list[str] = []
-    watcher = HealthWatcher(healthy=lambda: True, in_fault=lambda: False, limit_s=0.1,
+    asked = _Asked(lambda: True)
+    watcher = HealthWatcher(healthy=asked, in_fault=lambda: False, limit_s=0.1,
                             on_abort=aborted.append, interval=0.02)  # fmt: skip
     watcher.start()
-    time.sleep(0.3)
+    _until("the watcher looking over three times its limit", lambda: asked.spanned(0.3))
     watcher.stop()
     assert aborted == []
 
