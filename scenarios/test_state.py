@@ -49,9 +49,9 @@ from harness.workload import (
 )
 
 #: a 2 s provider timeout leaves room to act while a call is held; 2 attempts keep the timeout mode
-#: short. A running stack keeps its own: a provider timeout that can be waited for, any attempts
-#: (the timeout mode then derives what it waits for and expects from them, ``hung_call_end``).
-TIMING = {"provider_timeout_s": waitable(2.0), "max_attempts": prefer(2, at_least=1)}
+#: short. A running stack keeps its own: a provider timeout that leaves that room and can be waited
+#: for, any attempts (the timeout mode derives what it waits for and expects, ``hung_call_end``).
+TIMING = {"provider_timeout_s": waitable(2.0, at_least=2.0), "max_attempts": prefer(2, at_least=1)}
 
 
 @dataclass(kw_only=True)

@@ -51,26 +51,40 @@ class AtMost:
 
 
 @dataclass(frozen=True)
+class Within:
+    """The timing must be between ``low`` and ``high`` (both included)."""
+
+    low: float
+    high: float
+
+    def met_by(self, current: Any) -> bool:
+        return current is not None and self.low <= float(current) <= self.high
+
+
+@dataclass(frozen=True)
 class Prefer:
     """Set ``value`` where the harness can; a running stack keeps its own value if ``bound`` holds
     (a short deadline makes the audit fast, but a 30 s deadline can be waited for)."""
 
     value: float
-    bound: AtLeast | AtMost
+    bound: AtLeast | AtMost | Within
 
 
 def prefer(value: float, *, at_most: float | None = None, at_least: float | None = None) -> Prefer:
     """``value`` where the harness sets timings; on a running stack, its own value within the bound
-    (exactly one of ``at_most`` / ``at_least``)."""
-    if (at_most is None) == (at_least is None):
-        raise ValueError("prefer(): give exactly one of at_most, at_least")
-    return Prefer(value, AtMost(at_most) if at_most is not None else AtLeast(float(at_least or 0.0)))
+    (``at_most``, ``at_least``, or both)."""
+    if at_most is None and at_least is None:
+        raise ValueError("prefer(): give at_most, at_least or both")
+    if at_most is not None and at_least is not None:
+        return Prefer(value, Within(float(at_least), float(at_most)))
+    return Prefer(value, AtMost(float(at_most)) if at_most is not None else AtLeast(float(at_least or 0.0)))
 
 
-def waitable(value: float) -> Prefer:
+def waitable(value: float, *, at_least: float | None = None) -> Prefer:
     """``value`` where the harness sets timings; a running stack's own value if it can be waited for
-    (at most :data:`MAX_WAIT_S`)."""
-    return prefer(value, at_most=MAX_WAIT_S)
+    (at most :data:`MAX_WAIT_S`) and, with ``at_least``, leaves the scenario room to act (a call
+    held at a barrier must not time out before the scenario acts on it)."""
+    return prefer(value, at_most=MAX_WAIT_S, at_least=at_least)
 
 
 def require_wait(key: str, total_s: float, *, why: str) -> None:

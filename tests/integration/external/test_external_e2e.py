@@ -76,12 +76,13 @@ def test_heal_after_a_run_sigkilled_mid_fault_leaves_nothing_injected(
     run = subprocess.Popen(staging.audit_argv("TEST-RR-006", tmp_path / "killed"), cwd=ROOT, env=staging.env(),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     journal: Path | None = None
+    proxy = ProxyClient(f"http://127.0.0.1:{staging.ports['proxy']}")
     deadline = time.monotonic() + 120
-    try:
+    try:  # killed once the partition is journaled *and* made (the journal entry comes first)
         while time.monotonic() < deadline and run.poll() is None:
             files = list(staging.journal_dir.glob("*.json"))
             entries = json.loads(files[0].read_text())["entries"] if files else []
-            if any(e["kind"] == "toxic" for e in entries):
+            if any(e["kind"] == "toxic" for e in entries) and proxy.toxics("worker-1-db"):
                 journal = files[0]
                 break
             time.sleep(0.02)
@@ -90,7 +91,6 @@ def test_heal_after_a_run_sigkilled_mid_fault_leaves_nothing_injected(
         run.kill()
         run.wait()
     assert journal is not None, "the run never partitioned a link"
-    proxy = ProxyClient(f"http://127.0.0.1:{staging.ports['proxy']}")
     assert proxy.toxics("worker-1-db"), "the fault outlived the killed run (that is what heal is for)"
 
     healed = subprocess.run([sys.executable, "-m", "harness.cli", "heal", "--target", str(staging.target_file)],

@@ -42,7 +42,7 @@ def test_a_preference_may_ask_for_a_floor_a_running_stack_must_meet() -> None:
     assert changes_needed({"breaker_threshold": 3}, threshold) == {"breaker_threshold": 10}
     assert changes_needed({"breaker_threshold": 3}, threshold, fixed=True) == {}
     assert changes_needed({"breaker_threshold": 2}, threshold, fixed=True) == {"breaker_threshold": 10}
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(ValueError, match="at_most, at_least or both"):
         prefer(1.0)
 
 
@@ -59,3 +59,11 @@ def test_a_derived_wait_past_the_budget_is_unknown_naming_the_timing() -> None:
     with pytest.raises(Undecidable, match=r"timing\.batch_deadline_s") as info:
         require_wait("batch_deadline_s", 3600.0, why="the deadline")
     assert info.value.field == "timing.batch_deadline_s"
+
+
+def test_a_waitable_timing_may_also_need_room_to_act() -> None:
+    held = {"provider_timeout_s": waitable(2.0, at_least=2.0)}
+    assert changes_needed({"provider_timeout_s": 30.0}, held, fixed=True) == {}
+    assert changes_needed({"provider_timeout_s": 1.0}, held, fixed=True) == {"provider_timeout_s": 2.0}
+    assert changes_needed({"provider_timeout_s": 90.0}, held, fixed=True) == {"provider_timeout_s": 2.0}
+    assert changes_needed({"provider_timeout_s": 1.0}, held) == {"provider_timeout_s": 2.0}
