@@ -1,13 +1,15 @@
 """End to end: audit a stack the harness did not start, through the external backend.
 
 The test plays the operator of a staging system: it starts the reference target as an independent
-stack (its own embedded PostgreSQL, a persistent ``chaos-audit proxy --links`` and ``chaos-audit
+stack (``independent.py``: its own embedded PostgreSQL, a persistent ``chaos-audit proxy --links`` and ``chaos-audit
 provider``, the API and two workers connecting through the links' addresses), each service
 launched detached by ``stackctl.py`` with a pid file, as systemd would. The target file gives
 command handles (``kill -KILL <pid>``, ``stackctl.py start``) and the audit runs through
 ``python -m pytest scenarios --chaos-backend external``: kills, a database crash, a partition,
 workers held down per scenario, all through those handles. Then the same stack with a defect
-must be caught, and a run SIGKILLed mid-fault must leave nothing injected after ``chaos-audit heal``.
+must be caught, scenarios must decide with the stack's own (real, unchangeable) timings, and a run
+SIGKILLed mid-fault must leave nothing injected after ``chaos-audit heal``. ``measure.py`` audits all
+34 scenarios and every defect against the same stack, by hand.
 """
 
 from __future__ import annotations
