@@ -75,7 +75,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "audit(id, title, task, severity): an audit scenario of CATALOG.md")
+    config.addinivalue_line(
+        "markers", "audit(id, title, task, severity): an audit scenario of docs/scenarios.md"
+    )
     workerinput = getattr(config, "workerinput", None) or {}  # an xdist worker's, from its controller
     seed = config.getoption("--chaos-seed")
     seed = workerinput.get("chaos_seed", seed)

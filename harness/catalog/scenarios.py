@@ -41,7 +41,7 @@ class Severity(StrEnum):
 
 RECOVERY_AUDIT = "Recovery & Resume Audit"
 RELIABILITY_AUDIT = "Reliability & Resilience Audit"
-#: CATALOG.md's "second wave": the recovery promises of the workflow designs in seeds 002-004
+#: docs/scenarios.md's "second wave": the recovery promises of the workflow designs in seeds 002-004
 WORKFLOW_AUDIT = "Workflow Recovery Audit"
 
 #: the tasks in the order of the seeds' templates (seed 000's audit first, then seed 001's tasks 3-10),
@@ -108,7 +108,7 @@ _COST: dict[str, tuple[float, float]] = {
 
 @dataclass(frozen=True, kw_only=True)
 class CatalogEntry:
-    """One row of CATALOG.md: ``short`` is the seed template's Description column."""
+    """One row of docs/scenarios.md: ``short`` is the seed template's Description column."""
 
     id: str
     audit: str
@@ -183,7 +183,7 @@ ENTRIES: tuple[CatalogEntry, ...] = (
        "completed_with_failed_items"),
     _e("TEST-RR-O01", _O, "Failure diagnosis from logs", "Diagnosis", "MEDIUM", "generic_errors"),
     _e("TEST-RR-O02", _O, "End-to-end trace completeness", "Trace completeness", "HIGH", "no_correlation_id"),
-    # Seeds 002-004 carry no test ids: TEST-WR-NNN ("Workflow Recovery", the CATALOG.md section), in the
+    # Seeds 002-004 carry no test ids: TEST-WR-NNN ("Workflow Recovery"), in the
     # order of the promises in the seeds, like seed 000's TEST-RR-NNN. Nor severities: CRITICAL where a
     # failure breaks safety as seeds 000/001 rank it (authorization of recover; a double commit, like
     # TEST-RR-006), MEDIUM for the operator view (like TEST-RR-O01), HIGH for recovery behaviour.

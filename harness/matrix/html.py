@@ -43,7 +43,7 @@ def render(matrix: Matrix) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>chaos-audit defect matrix</title>"
         f"<style>{_STYLE}</style></head><body><h1>Defect-detection matrix</h1>"
         f"<p id='status'>{html.escape(status)} (seed {matrix.seed})</p>"
-        f"<p>Each row switches the reference target into one defect and runs the scenarios CATALOG.md names "
+        f"<p>Each row switches the reference target into one defect and runs the catalogue's scenarios "
         f"for it (outlined cells); a defect is detected when all of them fail.</p>"
         f"<table id='matrix'><tr><th class='defect'>defect</th>{head}<th>result</th></tr>"
         f"{''.join(rows)}</table>"

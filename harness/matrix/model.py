@@ -24,7 +24,7 @@ class Row:
 
     @property
     def detected(self) -> bool:
-        """Caught when every scenario CATALOG.md names for the defect failed."""
+        """Caught when every scenario docs/scenarios.md names for the defect failed."""
         return not self.error and bool(self.expected) and len(self.failed) == len(self.expected)
 
     def to_json(self) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def defect_plan(
 ) -> dict[str, tuple[str, ...]]:
     """Defect -> the scenario ids that must catch it (the smallest set that answers).
 
-    ``caught_by``: a target file's own ``defects.caught_by``; without it, CATALOG.md's (the
+    ``caught_by``: a target file's own ``defects.caught_by``; without it, docs/scenarios.md's (the
     reference target's defects).
     """
     if caught_by:

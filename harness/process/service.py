@@ -1,7 +1,7 @@
 """One managed OS process, one *service* of a local stack: start, wait ready, kill, pause, stop, restart.
 
 The harness is the parent (``Popen`` + ``wait``): a killed service is reaped at once, so its port
-is free for a restart without waiting for PID 1 (DESIGN.md §6). Each service runs in its own
+is free for a restart without waiting for PID 1. Each service runs in its own
 session and process group, so a terminal's Ctrl-C does not reach it (the harness stops it in
 order) and a kill takes its children along, as a machine crash would. Every running process is
 recorded in :class:`PidFiles` so a harness that is itself SIGKILLed leaves nothing the next run

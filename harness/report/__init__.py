@@ -2,7 +2,7 @@
 
 ``build_report`` turns the plugin's ``run.json`` plus the target file and the run's context into an
 :class:`AuditReport`; ``write_reports`` writes every file from that one value so they agree. The
-catalogue (``catalog``) and the remediation texts (``remediation``) cover every id of CATALOG.md.
+catalogue (``catalog``) and the remediation texts (``remediation``) cover every id of docs/scenarios.md.
 """
 
 from harness.report.model import (

@@ -40,7 +40,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--only", default=None, metavar="ID[,ID...]", help="run only these scenario ids")
     parser.add_argument(
-        "--defect", default=None, metavar="NAME", help="switch the target into a defect (CATALOG.md)"
+        "--defect", default=None, metavar="NAME", help="switch the target into a defect (docs/scenarios.md)"
     )
     parser.add_argument(
         "--seed", default=None, type=int, help="seed of all randomness (default: random, printed)"
@@ -61,7 +61,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=_share,
         metavar="SHARE",
         help="gate: exit 1 when fewer than this share of the scenarios run were decided (pass or fail); "
-        f"0..1 or a percentage; default {DEFAULT_MIN_DECIDED:.0%}",
+        f"0..1 or a percentage; default {DEFAULT_MIN_DECIDED * 100:.0f}%%",
     )
     parser.add_argument(
         "--jobs",

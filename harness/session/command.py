@@ -51,7 +51,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--script", default=None, metavar="FILE", help="replay a saved session first")
     parser.add_argument(
-        "--defect", default=None, metavar="NAME", help="switch the target into a defect (CATALOG.md)"
+        "--defect", default=None, metavar="NAME", help="switch the target into a defect (docs/scenarios.md)"
     )
     parser.add_argument(
         "--report-dir", default=DEFAULT_REPORT_DIR, metavar="DIR", help="default: ./chaos-session"

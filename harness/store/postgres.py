@@ -1,7 +1,7 @@
 """An embedded PostgreSQL server: real, on 127.0.0.1 and a free port, killable and restartable.
 
 The harness is the server's parent (``Popen`` + ``wait``): a SIGKILLed postmaster is reaped at
-once, so a restart is not delayed by a slow PID 1 (DESIGN.md §6). The server runs in its own
+once, so a restart is not delayed by a slow PID 1. The server runs in its own
 process group so a kill takes its backends with it, as a machine crash would, and is SIGKILLed
 by the kernel if the harness dies (``die_with_parent``; its backends follow the postmaster).
 ``fsync`` is off (only an OS crash could lose data; a process crash cannot) but

@@ -2,7 +2,7 @@
 
 Every call is an *op* in the history (``invoke`` then ``ok`` / ``fail`` / ``info``). A client
 timeout or a dropped connection is ``info`` (indeterminate: the server may have done it), never a
-failure of the target by itself (CATALOG.md, Verdicts). States are mapped onto canonical states.
+failure of the target by itself (docs/scenarios.md, Verdicts). States are mapped onto canonical states.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A proxy's ``listen`` is reported as the *bound* address while it runs (``localhost:0`` →
 ``127.0.0.1:41234``), and ``/populate`` and ``PATCH`` compare addresses through
-``net.ResolveTCPAddr(...).String()`` (spec §2.6, §3.3, §3.5). Clients see Go's error strings in
+``net.ResolveTCPAddr(...).String()``. Clients see Go's error strings in
 500 answers (``listen tcp 127.0.0.1:3310: bind: address already in use``), so they are reproduced
 here as closely as practical.
 """

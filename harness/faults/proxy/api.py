@@ -1,4 +1,4 @@
-"""The Toxiproxy HTTP API (spec §2-3): routing, body decoding, success and error shapes.
+"""The Toxiproxy HTTP API (Toxiproxy-3): routing, body decoding, success and error shapes.
 
 Routing mirrors gorilla/mux as Toxiproxy configures it: paths are matched after URL-decoding,
 unclean paths are redirected (301), an unknown path is a plain-text ``404 page not found``, a known
@@ -43,7 +43,7 @@ def json_response(status: int, value: object) -> Response:
 
 
 def error_response(exc: ApiError) -> Response:
-    """Toxiproxy's error answer: JSON text with a newline, sent as ``text/plain`` (spec §2.5)."""
+    """Toxiproxy's error answer: JSON text with a newline, sent as ``text/plain``."""
     body = gojson.encode({"error": exc.message, "status": exc.status}) + "\n"
     return Response(
         status=exc.status,

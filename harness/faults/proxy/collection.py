@@ -1,6 +1,6 @@
 """The set of proxies and the API-level operations on it, with Toxiproxy's order of checks.
 
-Each method follows the processing order of spec §3 (e.g. a proxy lookup fails with 404 before a
+Each method follows the processing order of Toxiproxy (e.g. a proxy lookup fails with 404 before a
 body is looked at) and raises :class:`ApiError` carrying the status and the exact message a
 Toxiproxy client expects. One lock serialises every mutation, like Toxiproxy's collection lock.
 """
@@ -100,7 +100,7 @@ class ProxyCollection:
         return proxy
 
     def populate(self, specs: list[ProxySpec]) -> tuple[list[Proxy], ApiError | None]:
-        """POST /populate: validate all, then keep / replace / create each entry in turn (§3.3)."""
+        """POST /populate: validate all, then keep / replace / create each entry in turn ."""
         for number, spec in enumerate(specs, start=1):
             if not spec.name:
                 return [], ApiError(400, f"missing required field: name at proxy {number}")
@@ -131,7 +131,7 @@ class ProxyCollection:
         return proxy
 
     def update(self, proxy: Proxy, *, listen: str | None, upstream: str | None, enabled: bool | None) -> None:
-        """PATCH /proxies/{proxy}: restart on a listen/upstream change, then apply ``enabled`` (§3.5)."""
+        """PATCH /proxies/{proxy}: restart on a listen/upstream change, then apply ``enabled`` ."""
         with self.lock:
             new_listen = proxy.listen if listen is None else listen
             new_upstream = proxy.upstream if upstream is None else upstream
@@ -183,7 +183,7 @@ class ProxyCollection:
     # -- toxics --------------------------------------------------------------------------------
 
     def add_toxic(self, proxy: Proxy, spec: ToxicSpec, raw_attributes: object) -> Toxic:
-        """POST /proxies/{proxy}/toxics after the wrapper was decoded (steps 3-8 of §3.8)."""
+        """POST /proxies/{proxy}/toxics after the wrapper was decoded."""
         direction = parse_direction(spec.stream)
         if direction is None:
             raise ApiError(400, "stream was invalid, can be either upstream or downstream")

@@ -1,7 +1,7 @@
 """Go ``encoding/json``-like decoding and encoding for the proxy API.
 
 Toxiproxy decodes request bodies with Go's ``json.NewDecoder(body).Decode(&v)``; clients written
-against it rely on those rules, so the API mirrors them (spec §2.3):
+against it rely on those rules, so the API mirrors them:
 
 * only the **first JSON value** is read, trailing bytes are ignored; an empty body is ``EOF``;
 * ``null`` means "no fields", and a ``null`` field leaves the field at its default;

@@ -8,7 +8,7 @@ be inside ``recv``/``send`` on it (the descriptor number could be reused by a ne
 under that thread's feet). Teardown therefore only ``shutdown()``s sockets, which wakes blocked
 threads; the descriptors are closed by the last of the connection's threads on its way out.
 
-Close flavour (spec §4.2, §5.6): if a ``reset_peer`` toxic is in either chain when the connection
+Close flavour: if a ``reset_peer`` toxic is in either chain when the connection
 starts, both sockets get ``SO_LINGER`` 0 and every close of this connection is an RST. For those,
 teardown uses ``shutdown(SHUT_RD)`` (wakes readers, sends nothing) so that the final ``close()``
 emits the RST instead of a FIN. ``SHUT_WR`` would wake a writer blocked in ``send`` but sends a

@@ -1,10 +1,10 @@
 """The accept loop of an enabled proxy, and the upstream dial.
 
-As in Toxiproxy (spec §4.1) the client is accepted first and the upstream dialled afterwards,
+As in Toxiproxy the client is accepted first and the upstream dialled afterwards,
 inside the accept loop: a client's ``connect()`` succeeds while the proxy is enabled, and if the
 upstream cannot be reached the client is simply closed (it reads EOF). Unlike Toxiproxy the dial
 has a timeout (:data:`DIAL_TIMEOUT`), so an upstream that black-holes SYNs cannot stall the proxy
-forever (spec §7).
+forever.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ and the flow stops reading its source until they are gone (back-pressure, as a b
 A socket that is not being read is watched edge-triggered, so that a hang-up or error on it
 (which epoll always reports) wakes the loop once rather than at every wait.
 
-Close semantics are those of the threaded path (:mod:`.link`, spec §4.2): the end of a source is
+Close semantics are those of the threaded path (:mod:`.link`): the end of a source is
 passed on after its pending bytes by shutting the destination down completely, which makes the
 other flow read an end in turn; a failed send, :meth:`LoopLink.abort` (disable, delete, timeout
 removal) shut both sockets down and close them. A connection here never started with a

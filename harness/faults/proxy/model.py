@@ -1,7 +1,7 @@
 """A proxy: its addresses, its listener, its toxic chains and its live connections.
 
 Every change of the chains is applied to all live connections *before the method returns*
-(spec §4.3), so an API call that added a toxic can be followed at once by traffic that must see
+, so an API call that added a toxic can be followed at once by traffic that must see
 it. The proxy lock orders chain changes with connection setup: a new connection either copies
 the chains under the lock or receives the change afterwards, never neither.
 
@@ -180,7 +180,7 @@ class Proxy:
             self.remove_toxic(toxic)
 
     def to_json(self) -> dict[str, object]:
-        """The API shape, in Go's field order, including the stray ``Logger`` key (spec §2.6)."""
+        """The API shape, in Go's field order, including the stray ``Logger`` key."""
         with self._lock:
             return {
                 "name": self.name,

@@ -17,7 +17,7 @@ pipe's *backlog*, written before anything else by whichever of its threads write
 
 End of stream travels through the chain like data (``slow_close`` may hold it); when it reaches
 the end, the destination socket is shut down completely, which makes the other direction's
-reader see EOF in turn: a half close by either side tears down the whole connection (spec §4.2).
+reader see EOF in turn: a half close by either side tears down the whole connection.
 """
 
 from __future__ import annotations

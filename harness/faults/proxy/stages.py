@@ -6,7 +6,7 @@ passes it on with :meth:`StageHost.emit` (at once, later, in pieces, or never). 
 stages compute *when* a chunk may leave from its timestamp, one thread reproduces Toxiproxy's
 goroutine-per-stage pipeline: latency does not cap throughput, and two latency toxics add up.
 
-Toxicity is drawn per (re)start of a stage, as in Toxiproxy (spec §4.3): at connection start, when
+Toxicity is drawn per (re)start of a stage, as in Toxiproxy: at connection start, when
 the toxic is added or updated, and when the toxic following it is added or removed. All draws
 come from one seeded :class:`Dice`, so ``--seed`` really decides them.
 """

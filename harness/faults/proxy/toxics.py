@@ -1,6 +1,6 @@
 """Toxic types: their attributes, defaults, validation, and the toxic record the API stores.
 
-Toxiproxy stores any attribute value and crashes or wedges later on some of them (spec §7:
+Toxiproxy stores any attribute value and crashes or wedges later on some of them (Toxiproxy:
 ``bandwidth`` with a negative rate, ``slicer`` sizes that recurse forever, ...). Here every type
 declares its attributes once, and :func:`validate` turns those inputs into a ``400`` before
 anything reaches a live connection. The runtime behaviour of each type lives in
@@ -149,7 +149,7 @@ def decode_attributes(toxic_type: ToxicType, raw: object, base: Attributes) -> A
 
 
 def validate(toxic_type: ToxicType, attrs: Attributes) -> str | None:
-    """Reject values that would crash or wedge a data path (spec §7); ``None`` when acceptable."""
+    """Reject values that would crash or wedge a data path; ``None`` when acceptable."""
     if toxic_type.check is None:
         return None
     reason = toxic_type.check(attrs)
@@ -173,7 +173,7 @@ class Toxic:
     order: int = 0
 
     def to_json(self) -> dict[str, object]:
-        """The API shape, in Go's field order (spec §2.6)."""
+        """The API shape, in Go's field order."""
         return {
             "attributes": dict(self.attributes),
             "name": self.name,
