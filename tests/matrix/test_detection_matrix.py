@@ -74,7 +74,15 @@ def test_the_rq_target_passes_what_it_can_and_each_of_its_defects_is_detected(tm
     # workflows (WR-*); the rest decide (RR-003/007 read results through the items API)
     unknown = {i for i, v in verdicts.items() if v == "unknown"}
     workflows = {i for i in catalog.BY_ID if i.startswith("TEST-WR-")}
-    assert unknown == {"TEST-RR-005", "TEST-RR-SL01", *workflows}, verdicts
+    # Q03's flood of 1200 jobs can outlast the rq target's own 30 s job deadline on a starved runner:
+    # then it is unknown naming that deadline (or the drain still running at its bound), never failed
+    reasons = {
+        s["id"]: s.get("reason", "")
+        for s in json.loads((out / "correct" / "run.json").read_text())["scenarios"]
+    }
+    q03 = reasons.get("TEST-RR-Q03", "")
+    slow = {"TEST-RR-Q03"} if "timing.batch_deadline_s" in q03 or "still draining" in q03 else set()
+    assert unknown - slow == {"TEST-RR-005", "TEST-RR-SL01", *workflows}, verdicts
     assert {r["defect"] for r in data["rows"]} == {
         "in_memory_queue", "no_lease_expiry", "no_idempotency", "no_fencing", "retry_reprocesses_all",
         "no_dead_letter", "no_provider_timeout", "no_circuit_breaker",
