@@ -34,13 +34,19 @@ from typing import Any
 import pluggy
 import pytest
 
-RECORD_KEY = pytest.StashKey[list[dict[str, Any]]]()
-SEED_KEY = pytest.StashKey[int]()
-RUN_KEY = pytest.StashKey[Any]()
-STARTED_KEY = pytest.StashKey[float]()
-COLLECTED_KEY = pytest.StashKey[list[dict[str, Any]]]()
-#: the xdist controller's temporary folder of alone locks (removed at the end)
-ALONE_DIR_KEY = pytest.StashKey[Path]()
+from harness.plugin_state import (
+    ALONE_DIR_KEY,
+    COLLECTED_KEY,
+    RECORD_KEY,
+    RUN_KEY,
+    SEED_KEY,
+    STARTED_KEY,
+    announce,
+    progress,
+)
+from harness.plugin_xdist import prepare_xdist, xdist_controller, xdist_worker
+
+__all__ = ["RUN_KEY", "SEED_KEY"]  # the keys tests and plugins of plugins read
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -85,8 +91,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RECORD_KEY] = []
     config.stash[STARTED_KEY] = time.time()
     config.stash[COLLECTED_KEY] = []
-    if _xdist_controller(config):
-        _prepare_xdist(config)
+    if xdist_controller(config):
+        prepare_xdist(config)
     if config.getoption("--chaos-backend") == "external":
         _check_external(config)
     alone = workerinput.get("chaos_alone_lock") or config.getoption("--chaos-alone-lock")
@@ -95,7 +101,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(AloneGuard(Path(alone)), "chaos-audit-alone")
     parent_fd = config.getoption("--chaos-parent-fd")
-    if parent_fd is not None and not _xdist_worker(config):  # the fd is the controller's, not a worker's
+    if parent_fd is not None and not xdist_worker(config):  # the fd is the controller's, not a worker's
         from harness.run.watchdog import watch_parent
 
         watch_parent(parent_fd)
@@ -107,43 +113,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         import shutil
 
         shutil.rmtree(alone, ignore_errors=True)
-
-
-# -- pytest-xdist: worker identity -------------------------------------------------------------
-def _xdist_worker(config: pytest.Config) -> str | None:
-    """This process's xdist worker id (``gw0``...), None outside xdist workers."""
-    workerinput = getattr(config, "workerinput", None)
-    return str(workerinput["workerid"]) if workerinput else None
-
-
-def _xdist_controller(config: pytest.Config) -> bool:
-    """True in the process that hands scenarios to xdist workers (it runs none itself)."""
-    if _xdist_worker(config) is not None or config.getoption("collectonly"):
-        return False
-    return bool(getattr(config.option, "numprocesses", None)) and getattr(config.option, "dist", "no") != "no"
-
-
-def _prepare_xdist(config: pytest.Config) -> None:
-    """Before the workers start: refuse a shared stack, give them one folder of alone locks."""
-    import tempfile
-
-    from harness.errors import ConfigError
-    from harness.run.jobs import shared_stack
-    from harness.target.load import load_target
-
-    try:
-        target, _ = load_target(config.getoption("--chaos-target"))
-    except ConfigError as exc:
-        raise pytest.UsageError(f"{exc} (field: {exc.field})") from exc
-    shared = shared_stack(config.getoption("--chaos-backend"), target)
-    if shared is not None:
-        raise pytest.UsageError(
-            f"-n/--numprocesses: {shared}, so scenarios side by side would interfere; "
-            "run them one at a time (without -n)"
-        )
-    config.pluginmanager.register(XdistController(config), "chaos-audit-xdist-controller")
-    if not config.getoption("--chaos-alone-lock"):
-        config.stash[ALONE_DIR_KEY] = Path(tempfile.mkdtemp(prefix="chaos-audit-alone-"))
 
 
 def _check_external(config: pytest.Config) -> None:
@@ -203,7 +172,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if workeroutput is not None:  # an xdist worker: the controller announces (see pytest_testnodedown)
         workeroutput["chaos_collected"] = collected
         return
-    _progress(session.config, {"event": "collected", "scenarios": collected})
+    progress(session.config, {"event": "collected", "scenarios": collected})
 
 
 # -- fixtures ------------------------------------------------------------------------------------
@@ -332,7 +301,7 @@ def pytest_runtest_makereport(
             from harness.report.allure_results import attach_scenario
 
             attach_scenario(run, record)
-        if record is not None and _xdist_worker(item.config) is not None:
+        if record is not None and xdist_worker(item.config) is not None:
             report.chaos_record = json.dumps(record, default=str)  # type: ignore[attr-defined]
 
 
@@ -438,15 +407,6 @@ def _is_harness_error(call: pytest.CallInfo[None]) -> bool:
     return isinstance(value, HarnessError) and not isinstance(value, Undecidable)
 
 
-# -- live progress -------------------------------------------------------------------------------
-def _progress(config: pytest.Config, event: dict[str, Any]) -> None:
-    path = config.getoption("--chaos-progress")
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as f:
-            f.write(json.dumps(event, default=str) + "\n")
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
     """Around each scenario: a start event, then (after teardown) its verdict event and terminal line.
@@ -454,82 +414,19 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     In an xdist worker the controller says both (``pytest_runtest_logstart`` / ``_logreport``).
     """
     marker = item.get_closest_marker("audit")
-    worker = _xdist_worker(item.config) is not None
+    worker = xdist_worker(item.config) is not None
     if marker is not None and not worker:
-        _progress(item.config, {"event": "start", "id": marker.kwargs.get("id"), "nodeid": item.nodeid})
+        progress(item.config, {"event": "start", "id": marker.kwargs.get("id"), "nodeid": item.nodeid})
     yield
     record = _record_of(item) if marker is not None and not worker else None
     if record is not None:
-        _announce(item.config, record)
-
-
-def _announce(config: pytest.Config, record: dict[str, Any], worker: str | None = None) -> None:
-    """A scenario's verdict: the progress event and the terminal line."""
-    _progress(config, {"event": "verdict", **record, **({"worker": worker} if worker else {})})
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        from harness.report.evidence import evidence_text
-
-        evidence = evidence_text(record.get("evidence") or {}, limit=2)
-        reporter.write_line(
-            f"chaos-audit: {record.get('id')} {str(record.get('verdict')).upper()} "
-            f"({record.get('severity')}) {evidence} [{record.get('duration_s', 0):.1f} s]"
-        )
-
-
-class XdistController:
-    """The xdist controller's side (registered in ``pytest_configure``): it runs no scenario, it
-    turns the workers' reports into the progress events, the terminal lines and the run record."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        """What every worker must share (a worker parses the command line again, it does not get
-        the controller's options): the run's seed and the folder of the alone locks."""
-        node.workerinput["chaos_seed"] = self.config.stash[SEED_KEY]
-        alone = self.config.stash.get(ALONE_DIR_KEY, None) or self.config.getoption("--chaos-alone-lock")
-        node.workerinput["chaos_alone_lock"] = str(alone)
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
-        """The ``collected`` event, from the first worker's collection.
-
-        Only node ids are known here (the workers hold the items); a worker's full list, with
-        the audit ids, arrives when it finishes (``pytest_testnodedown``) and replaces this one.
-        """
-        if self.config.stash[COLLECTED_KEY]:
-            return
-        self.config.stash[COLLECTED_KEY] = [{"nodeid": i} for i in ids]
-        _progress(self.config, {"event": "collected", "scenarios": self.config.stash[COLLECTED_KEY]})
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: object) -> None:
-        collected = (getattr(node, "workeroutput", None) or {}).get("chaos_collected")
-        current = self.config.stash[COLLECTED_KEY]
-        if collected and (not current or any("id" not in c for c in current)):
-            self.config.stash[COLLECTED_KEY] = list(collected)
-
-    def pytest_runtest_logstart(self, nodeid: str) -> None:
-        ids = {c.get("nodeid"): c.get("id") for c in self.config.stash[COLLECTED_KEY]}
-        _progress(self.config, {"event": "start", "id": ids.get(nodeid), "nodeid": nodeid})
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        raw = getattr(report, "chaos_record", None)
-        if report.when != "teardown" or not raw:
-            return
-        record = json.loads(raw)
-        self.config.stash[RECORD_KEY].append(record)
-        node = getattr(report, "node", None)
-        worker = (getattr(node, "workerinput", None) or {}).get("workerid")
-        _announce(self.config, record, str(worker) if worker else None)
+        announce(item.config, record)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     report_dir = config.getoption("--chaos-report-dir")
-    if not report_dir or _xdist_worker(config) is not None:  # the xdist controller writes the record
+    if not report_dir or xdist_worker(config) is not None:  # the xdist controller writes the record
         return
     out = Path(config.getoption("--chaos-run-json") or Path(report_dir) / "run.json")
     out.parent.mkdir(parents=True, exist_ok=True)

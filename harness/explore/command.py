@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import options
 from harness.errors import ConfigError, HarnessError
 from harness.explore.nemesis import CATEGORIES
 from harness.explore.shrinker import DEFAULT_BUDGET
@@ -35,17 +36,10 @@ _Say = Callable[[str], None]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", default=None, help="target file (YAML); default: the reference target")
-    parser.add_argument(
-        "--backend",
-        default="local",
-        choices=("local", "docker", "external"),
-        help="local processes (default), containers, or an already running stack",
-    )
+    options.add_target(parser)
+    options.add_backend(parser)
     parser.add_argument("--duration", default=DEFAULT_DURATION, help="how long to explore (default 10m)")
-    parser.add_argument(
-        "--seed", default=None, type=int, help="seed of every random choice (default: random, printed)"
-    )
+    options.add_seed(parser)
     parser.add_argument(
         "--faults",
         default=",".join(CATEGORIES),
@@ -66,10 +60,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="run the load in Locust's distributed mode: a master and N worker processes",
     )
-    parser.add_argument("--defect", default=None, metavar="NAME", help="switch the target into a defect")
-    parser.add_argument(
-        "--report-dir", default=DEFAULT_REPORT_DIR, metavar="DIR", help="default: ./chaos-explore"
-    )
+    options.add_defect(parser)
+    options.add_report_dir(parser, DEFAULT_REPORT_DIR)
     parser.add_argument(
         "--round", default=DEFAULT_ROUND, metavar="DURATION", help="length of one round (default 15s)"
     )

@@ -18,20 +18,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from harness import options
 from harness.cli import EXIT_GATE_FAILED, EXIT_INCOMPLETE, EXIT_OK
 from harness.errors import ConfigError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--target",
-        default=None,
-        metavar="FILE",
-        help="a target file with defects.caught_by (default: reference)",
-    )
-    parser.add_argument("--report-dir", default="chaos-matrix", metavar="DIR", help="default: ./chaos-matrix")
+    options.add_target(parser, text="a target file with defects.caught_by (default: reference)")
+    options.add_report_dir(parser, "chaos-matrix")
     parser.add_argument("--defects", default=None, metavar="NAME[,NAME...]", help="only these defects")
-    parser.add_argument("--seed", default=None, type=int, help="seed of all randomness (default: random)")
+    options.add_seed(parser)
     parser.add_argument("--skip-correct", action="store_true", help="do not run the correct target first")
     parser.add_argument(
         "--jobs",

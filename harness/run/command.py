@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness import options
 from harness.cli import EXIT_GATE_FAILED, EXIT_INCOMPLETE, EXIT_OK
 from harness.report.model import DEFAULT_MIN_DECIDED, FAIL_ON
 from harness.run.plan import DEFAULT_FAIL_ON, DEFAULT_REPORT_DIR
@@ -29,25 +30,12 @@ OUTPUT_DIRS = ("histories", "allure-results", "workers")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--target", default=None, help="target file (YAML); default: the built-in reference target"
-    )
-    parser.add_argument(
-        "--backend",
-        default="local",
-        choices=("local", "docker", "external"),
-        help="local processes (default), containers, or an already running stack",
-    )
+    options.add_target(parser)
+    options.add_backend(parser)
     parser.add_argument("--only", default=None, metavar="ID[,ID...]", help="run only these scenario ids")
-    parser.add_argument(
-        "--defect", default=None, metavar="NAME", help="switch the target into a defect (docs/scenarios.md)"
-    )
-    parser.add_argument(
-        "--seed", default=None, type=int, help="seed of all randomness (default: random, printed)"
-    )
-    parser.add_argument(
-        "--report-dir", default=DEFAULT_REPORT_DIR, metavar="DIR", help="default: ./chaos-report"
-    )
+    options.add_defect(parser)
+    options.add_seed(parser)
+    options.add_report_dir(parser, DEFAULT_REPORT_DIR)
     parser.add_argument(
         "--fail-on",
         default=DEFAULT_FAIL_ON,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness import options
 from harness.errors import ConfigError, HarnessError
 from harness.target.model import Target
 
@@ -37,25 +38,12 @@ SESSION_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from harness.stack.backends import BACKENDS
-
-    parser.add_argument("--target", default=None, help="target file (YAML); default: the reference target")
-    parser.add_argument(
-        "--backend",
-        default="local",
-        choices=tuple(BACKENDS),
-        help="; ".join(f"{b.name}: {b.summary}" for b in BACKENDS.values()),
-    )
-    parser.add_argument(
-        "--seed", default=None, type=int, help="seed of all randomness (default: the script's, or random)"
-    )
+    options.add_target(parser)
+    options.add_backend(parser)
+    options.add_seed(parser, default="the script's, or random")
     parser.add_argument("--script", default=None, metavar="FILE", help="replay a saved session first")
-    parser.add_argument(
-        "--defect", default=None, metavar="NAME", help="switch the target into a defect (docs/scenarios.md)"
-    )
-    parser.add_argument(
-        "--report-dir", default=DEFAULT_REPORT_DIR, metavar="DIR", help="default: ./chaos-session"
-    )
+    options.add_defect(parser)
+    options.add_report_dir(parser, DEFAULT_REPORT_DIR)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,8 +18,9 @@ import random
 import sys
 from collections.abc import Sequence
 
+from harness import options
 from harness.errors import HarnessError
-from harness.stack.backends import backend_names, get_backend
+from harness.stack.backends import get_backend
 from harness.target.check import Finding
 from harness.target.model import Target
 from harness.target.needs import ScenarioNeeds, missing_handles, scenario_needs, unmet
@@ -32,8 +33,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub.required = True
     check = sub.add_parser("check", help="validate a target file and exercise its contract on a live stack")
     check.add_argument("file", help="the target file (YAML), or 'reference'")
-    check.add_argument("--backend", default="local", choices=backend_names())
-    check.add_argument("--seed", default=None, type=int, help="seed of all randomness (default: random)")
+    options.add_backend(check)
+    options.add_seed(check)
     check.add_argument("--static", action="store_true", help="only the file: start nothing")
 
 

@@ -192,41 +192,17 @@ class ProviderClient:
 
     @contextmanager
     def rule(
-        self,
-        item_id: str | None = None,
-        attempt: int | None = None,
-        times: int | None = None,
-        *,
-        status: int = 200,
-        delay_ms: float = 0,
-        hang: bool = False,
-        trickle_ms: float | None = None,
-        malformed: bool = False,
-        retry_after: float | None = None,
-        body: Json = None,
-        nth: int | None = None,
+        self, item_id: str | None = None, attempt: int | None = None, times: int | None = None, **answer: Any
     ) -> Iterator[str]:
-        """:meth:`add_rule` for the ``with`` block only: removed on exit (heal), also on errors.
+        """:meth:`add_rule` (``answer``: its keyword arguments) for the ``with`` block only: removed
+        on exit (heal), also on errors.
 
         The rule's id is chosen here, so a Ctrl-C landing after the provider added the rule but
         before its answer arrived still removes it.
         """
         rule_id = new_rule_id("rule")
         try:
-            self.add_rule(
-                item_id,
-                attempt,
-                times,
-                status=status,
-                delay_ms=delay_ms,
-                hang=hang,
-                trickle_ms=trickle_ms,
-                malformed=malformed,
-                retry_after=retry_after,
-                body=body,
-                nth=nth,
-                rule_id=rule_id,
-            )
+            self.add_rule(item_id, attempt, times, **answer, rule_id=rule_id)
         except BaseException:  # e.g. a Ctrl-C after the provider added it: remove it, keep the error
             with suppress(ProviderError):
                 self.remove_rule(rule_id, missing_ok=True)

@@ -5,13 +5,13 @@ runs by itself. Driven with stand-in scenarios that fail exactly when their cata
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.cli_runs import chaos_audit, stand_in_env
 
 #: one stand-in per catalogue scenario: it fails when the run's defect is one it must catch
 STAND_INS = """
@@ -38,14 +38,11 @@ TIMEOUT_S = 600
 
 @pytest.fixture
 def stand_ins(tmp_path: Path) -> dict[str, str]:
-    folder = tmp_path / "scenarios"
-    folder.mkdir()
-    (folder / "test_stand_ins.py").write_text(STAND_INS)
-    return {**os.environ, "CHAOS_AUDIT_SCENARIOS": str(folder)}
+    return stand_in_env(tmp_path, STAND_INS)
 
 
 def _matrix(env: dict[str, str], out: Path, jobs: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "harness.cli", "matrix", "--defects", DEFECTS, "--seed", "5",
+    argv = [*chaos_audit("matrix"), "--defects", DEFECTS, "--seed", "5",
             "--report-dir", str(out), "--jobs", jobs]  # fmt: skip
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
 

@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from harness.run.child import STOP_GRACE_S
+from tests.cli_runs import chaos_audit, processes_with, stand_in_env
 
 #: room for a loaded machine on top of the bounds the command itself sets (never asserted on)
 LOADED_ROOM_S = 120.0
@@ -47,15 +47,12 @@ def test_timeout():
 
 
 def _command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "harness.cli", "run", *args]
+    return chaos_audit("run", *args)
 
 
 @pytest.fixture
 def stand_ins(tmp_path: Path) -> dict[str, str]:
-    folder = tmp_path / "scenarios"
-    folder.mkdir()
-    (folder / "test_stand_ins.py").write_text(STAND_INS)
-    return {**os.environ, "CHAOS_AUDIT_SCENARIOS": str(folder)}
+    return stand_in_env(tmp_path, STAND_INS)
 
 
 def _files(report_dir: Path) -> tuple[dict[str, object], str, str, ET.Element]:
@@ -132,23 +129,7 @@ def test_ctrl_c_stops_the_scenarios_and_reports_what_is_missing(
     assert data["complete"] is False and data["incomplete_reason"].startswith("interrupted")  # type: ignore[union-attr]
     assert [m["id"] for m in data["missing"]] == ["TEST-RR-T01"]  # type: ignore[index]
     assert "**INCOMPLETE RUN**" in md and "interrupted" in output
-    assert not _processes_with(str(out))  # the pytest child is gone
-
-
-def _processes_with(marker: str) -> list[int]:
-    """Pids whose command line or environment mentions ``marker``."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        for name in ("cmdline", "environ"):
-            try:
-                if marker.encode() in Path(f"/proc/{entry.name}/{name}").read_bytes():
-                    found.append(int(entry.name))
-                    break
-            except OSError:
-                continue
-    return found
+    assert not processes_with(str(out))  # the pytest child is gone
 
 
 def test_a_wrong_field_exits_2_naming_it_with_nothing_started(tmp_path: Path) -> None:
@@ -165,7 +146,7 @@ def test_a_wrong_field_exits_2_naming_it_with_nothing_started(tmp_path: Path) ->
     assert done.returncode == 2
     assert "services.api.rol" in done.stderr and "unknown field" in done.stderr
     assert not out.exists() and list(scratch.iterdir()) == []
-    assert _processes_with(marker) == []
+    assert processes_with(marker) == []
 
 
 def test_an_unknown_placeholder_exits_2_naming_the_field_with_nothing_started(tmp_path: Path) -> None:
@@ -186,7 +167,7 @@ def test_an_unknown_placeholder_exits_2_naming_the_field_with_nothing_started(tm
     assert "(field: services.api.env.REFTARGET_LEASE_S)" in done.stderr
     assert "unknown placeholder {timing.nope}" in done.stderr
     assert not out.exists() and list(scratch.iterdir()) == []
-    assert _processes_with(marker) == []
+    assert processes_with(marker) == []
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from harness.run.child import STOP_GRACE_S
+from tests.cli_runs import chaos_audit, processes_with, stand_in_env
 
 #: room for a loaded machine on top of the bounds the command itself sets (never asserted on)
 LOADED_ROOM_S = 120.0
@@ -58,15 +58,12 @@ SEED_ORDER = ["TEST-RR-004", "TEST-RR-006", "TEST-RR-T01", "TEST-RR-Q03"]
 
 
 def _command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "harness.cli", "run", *args]
+    return chaos_audit("run", *args)
 
 
 @pytest.fixture
 def stand_ins(tmp_path: Path) -> dict[str, str]:
-    folder = tmp_path / "scenarios"
-    folder.mkdir()
-    (folder / "test_stand_ins.py").write_text(STAND_INS)
-    return {**os.environ, "CHAOS_AUDIT_SCENARIOS": str(folder)}
+    return stand_in_env(tmp_path, STAND_INS)
 
 
 def _verdict_ids(stdout: str) -> list[str]:
@@ -163,20 +160,7 @@ def test_ctrl_c_stops_every_worker_and_reports_only_the_interrupted_scenario_mis
     assert data["complete"] is False and data["incomplete_reason"].startswith("interrupted")
     assert [m["id"] for m in data["missing"]] == ["TEST-RR-T01", "TEST-RR-Q03"]  # Q03 never started
     assert sorted(s["id"] for s in data["scenarios"]) == ["TEST-RR-004", "TEST-RR-006"]
-    assert not _processes_with(str(out))  # every worker is gone
-
-
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if marker.encode() in Path(f"/proc/{entry.name}/cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
+    assert not processes_with(str(out))  # every worker is gone
 
 
 def test_the_external_backend_refuses_jobs_above_1_with_nothing_started(tmp_path: Path) -> None:
