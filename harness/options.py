@@ -27,7 +27,7 @@ def add_backend(parser: argparse.ArgumentParser) -> None:
         "--backend",
         default="local",
         choices=tuple(BACKENDS),
-        help="; ".join(f"{b.name}: {b.summary}" for b in BACKENDS.values()) + " (default: local)",
+        help="; ".join(f"{b.name}: {b.summary}" for b in BACKENDS.values()),
     )
 
 
