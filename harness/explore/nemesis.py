@@ -23,6 +23,24 @@ CORE = "core"
 PROVIDER_FAULTS = ("500", "503", "429", "hang", "trickle 200ms", "malformed")
 #: a trickle keeps an item processing until the target's batch deadline (see checks.py)
 TRICKLE = "provider trickle"
+#: pacing (session ``wait inflight|hit``, see :func:`pacing`): how long a fault waits for work
+PACING_TIMEOUT = "5s"
+
+
+def pacing(kind: str, subject: str) -> tuple[str | None, str | None]:
+    """The pacing lines of a fault: (before its injection, before its heal).
+
+    A fault on an idle moment tests nothing, and one that met work by luck of timing may miss it
+    when replayed on a fresh stack (the reason a found schedule would not reproduce). So a worker
+    is killed or paused only once a provider call is in flight (its work is then mid-call, where
+    crashes hurt), and a provider fault is healed only once it has answered a call. Both waits
+    give up after ``PACING_TIMEOUT`` and the schedule goes on.
+    """
+    if kind in ("kill", "pause") and subject != CORE:
+        return f"wait inflight {PACING_TIMEOUT}", None
+    if kind == "provider":
+        return None, f"wait hit {PACING_TIMEOUT}"
+    return None, None
 
 
 @dataclass(frozen=True, kw_only=True)

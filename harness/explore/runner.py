@@ -91,8 +91,8 @@ def run_round(
                 result.failed.append(f"{line}: {exc}")
             if line.startswith(("kill", "pause", "partition", "latency", "provider", "restart")):
                 counters.faults += 1
-            else:
-                counters.ops += 1 if not line.startswith("heal") else 0
+            elif not line.startswith(("heal", "wait")):  # heals and pacing are neither
+                counters.ops += 1
     finally:
         checker.stop()
         result.violations += checker.found

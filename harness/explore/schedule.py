@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from harness.explore.nemesis import pacing
+
 #: workload verbs; ``start`` creates a batch of ``size`` items, the others act on batch ``ref``
 OP_VERBS = ("start", "retry", "cancel", "retrigger")
 
@@ -61,8 +63,9 @@ class Schedule:
     baseline_ms: int = 0
 
     def events(self) -> list[tuple[float, str]]:
-        """(time, line) of every op and every fault's injection and heal, in time order; a heal
-        sorts before an injection at the same moment (a subject is never faulted twice)."""
+        """(time, line) of every op and every fault's injection and heal (each with its pacing
+        line, :func:`~harness.explore.nemesis.pacing`), in time order; a heal sorts before an
+        injection at the same moment (a subject is never faulted twice)."""
         starts = [o for o in self.ops if o.verb == "start"]
         number = {o.id: n for n, o in enumerate(starts, 1)}
         out: list[tuple[float, int, str]] = []
@@ -74,9 +77,15 @@ class Schedule:
             elif op.ref in number:
                 out.append((op.at, 2, f"{op.verb} {number[op.ref]}"))
         for f in self.faults:
+            before, before_heal = pacing(f.kind, f.subject)
+            if before is not None:  # the same moment and rank: the stable sort keeps it just before
+                out.append((f.at, 1, before))
             out.append((f.at, 1, f.inject))
             if f.heal is not None:
-                out.append((min(f.at + f.hold, self.length_s), 0, f.heal))
+                healed = min(f.at + f.hold, self.length_s)
+                if before_heal is not None:
+                    out.append((healed, 0, before_heal))
+                out.append((healed, 0, f.heal))
         return [(t, line) for t, _, line in sorted(out, key=lambda e: (e[0], e[1]))]
 
     def steps(self) -> list[tuple[float, str]]:

@@ -24,7 +24,7 @@ from harness.history import History
 from harness.sampler import StateSampler
 from harness.session import view
 from harness.session.checks import run_checks
-from harness.session.grammar import Command, CommandError, Names
+from harness.session.grammar import PACING_WAITS, Command, CommandError, Names
 from harness.stack.base import Stack
 from harness.stack.lifecycle import Lifecycle
 from harness.target.client import TargetClient
@@ -61,6 +61,8 @@ class Session:
         self.typed: list[Typed] = []
         self.notes: list[str] = []
         self.killed: dict[str, float] = {}
+        #: the provider ledger's last ``seq`` when the newest provider fault was injected (``wait hit``)
+        self.provider_fault_seq: int | None = None
         self._timers: dict[tuple[str, str], tuple[threading.Timer, float]] = {}
         self.client = (
             TargetClient(self.target, stack.api_url, history=self.history, process="console")
@@ -286,6 +288,7 @@ class Session:
             params["status"] = cmd.count
         if (name, "provider") in self.faults.open_faults():
             raise CommandError(f"{name} is already active (heal provider first)")
+        self.provider_fault_seq = max((e.seq for e in self.stack.provider.ledger()), default=0)
         self.faults.inject(name, **params)
         if cmd.for_s:
             self._heal_later(name, "provider", cmd.for_s)
@@ -365,17 +368,24 @@ class Session:
         return self.checks
 
     def _do_wait(self, cmd: Command) -> list[str]:
-        """``wait 2s`` (a script's pause) or ``wait STATE``: poll the sampled states until true."""
+        """``wait 2s`` (a script's pause) or ``wait STATE``: poll the sampled states until true;
+        ``wait inflight|hit``: poll the provider's ledger, and go on at the timeout (pacing)."""
         timeout, state = float(cmd.duration_s or 0), cmd.name
         deadline = time.monotonic() + timeout
+        paced = _Pacing(self, str(state)) if state in PACING_WAITS else None
         while True:
-            if state is not None:
+            if paced is not None:
+                if paced.reached():
+                    return [f"waited: {paced.what}"]
+            elif state is not None:
                 snap = self.snapshot()
                 if snap.all_done() if state == "done" else snap.item_states()[state] > 0:
                     return [f"waited: {'every item done' if state == 'done' else 'an item is ' + state}"]
             if time.monotonic() >= deadline:
                 if state is None:
                     return []
+                if paced is not None:
+                    return [f"no provider call {state} within {timeout:g}s: going on"]
                 raise CommandError(f"timed out after {timeout:g}s waiting for {state} ({self.summary()})")
             self.lock.release()  # let a timed heal run while this command waits
             try:
@@ -419,3 +429,30 @@ class Session:
                 timer.cancel()
             self._timers.clear()
             return self.life.close(ledger=False)  # heals, then stops sampling
+
+
+class _Pacing:
+    """One pacing wait on the provider's ledger, read incrementally (each poll fetches only the
+    calls that arrived since the previous one: under load the ledger holds thousands).
+
+    ``inflight``: a provider call is in flight (the first poll reads the whole ledger, for a call
+    that arrived before the wait; later polls, the new calls). ``hit``: a call that arrived since
+    the active provider fault was injected was answered by it (its rule; set when the call arrives).
+    """
+
+    def __init__(self, session: Session, kind: str) -> None:
+        self.session, self.kind = session, kind
+        self.what = "a provider call in flight" if kind == "inflight" else "the fault hit"
+        self.seen: int | None = session.provider_fault_seq if kind == "hit" else None
+
+    def reached(self) -> bool:
+        s = self.session
+        if self.kind == "hit" and (
+            self.seen is None or not any(target == "provider" for _, target in s.faults.open_faults())
+        ):
+            return False  # no provider fault is active: nothing can hit it
+        entries = s.stack.provider.ledger(since=self.seen)
+        self.seen = max((e.seq for e in entries), default=self.seen)
+        if self.kind == "inflight":
+            return any(e.in_flight for e in entries)
+        return any(e.rule_id for e in entries)

@@ -19,6 +19,10 @@ from harness.faults import registry
 
 #: canonical item states a ``wait`` can wait for (plus ``done``: every item of the session finished)
 WAIT_STATES = ("queued", "processing", "completed", "failed", "retrying", "timeout", "dead", "done")
+#: pacing waits on the provider: ``inflight`` a call is in flight, ``hit`` the active provider fault
+#: answered a call. They put a fault on work instead of on an idle moment, so a replay lands it the
+#: same way; unlike a state, a pacing wait that times out lets the script go on (it only paces).
+PACING_WAITS = ("inflight", "hit")
 
 #: verb -> (usage, what it does); the order is the order of ``help``
 HELP: dict[str, tuple[str, str]] = {
@@ -58,9 +62,11 @@ HELP: dict[str, tuple[str, str]] = {
     "report": ("report", "write audit.json / audit.html (the session's timeline) into the report dir"),
     "watch": ("watch [DURATION]", "refresh the status view (default 10s; Enter stops it)"),
     "wait": (
-        "wait DURATION | wait STATE|done [TIMEOUT]",
+        "wait DURATION | wait STATE|done|inflight|hit [TIMEOUT]",
         "pause a script, or wait until an item is in STATE (done: every item finished); default 30s. "
-        "States are sampled every 50 ms: a shorter one can be missed (slow the provider: provider delay)",
+        "States are sampled every 50 ms: a shorter one can be missed (slow the provider: provider delay). "
+        "inflight: until the provider has a call in flight; hit: until the active provider fault "
+        "answered a call (these two pace a fault; at their timeout the script goes on)",
     ),
     "save": ("save FILE", "write this session's commands (with their pauses) as a replayable script"),
     "help": ("help [COMMAND]", "this list, or one command's usage"),
@@ -283,11 +289,12 @@ def _timed(verb: str, args: list[str], line: str, names: Names) -> Command:
         return Command(verb=verb, line=line, duration_s=parse_duration(args[0]) if args else 10.0)
     if len(args) not in (1, 2):
         raise CommandError(usage(verb))
-    if args[0].lower() in WAIT_STATES:
+    if args[0].lower() in WAIT_STATES + PACING_WAITS:
         timeout = parse_duration(args[1]) if len(args) == 2 else 30.0
         return Command(verb=verb, line=line, name=args[0].lower(), duration_s=timeout)
     if len(args) == 2:
-        raise CommandError(f"wait: unknown state {args[0]!r} (states: {', '.join(WAIT_STATES)})")
+        known = ", ".join(WAIT_STATES + PACING_WAITS)
+        raise CommandError(f"wait: unknown state {args[0]!r} (states: {known})")
     return Command(verb=verb, line=line, duration_s=parse_duration(args[0]))
 
 
@@ -378,7 +385,7 @@ def _next_words(verb: str, done: list[str], names: Names) -> Sequence[str]:
     if verb == "latency" and len(done) == 2:
         return ["jitter"]
     if verb == "wait" and not done:
-        return WAIT_STATES
+        return WAIT_STATES + PACING_WAITS
     if verb == "help" and not done:
         return list(HELP)
     return []

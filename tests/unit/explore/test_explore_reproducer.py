@@ -36,8 +36,10 @@ def test_lines_keep_order_and_gaps_and_end_with_the_check() -> None:
         "wait 1.00s",
         "provider 500",
         "wait 0.20s",
+        "wait inflight 5s",  # pacing: the worker restarts only with a call in flight
         "restart worker-1",
         "wait 1.30s",
+        "wait hit 5s",  # pacing: the provider fault is healed only after it answered a call
         "heal provider",
         "wait 0.50s",
         "retry 1",
@@ -62,3 +64,8 @@ def test_saved_file_loads_as_a_session_script_with_its_seed(tmp_path: Path) -> N
     for line in script.lines:
         assert parse(line, NAMES) is not None
     assert "--defect no_fencing" in text
+
+
+def test_pacing_goes_with_its_fault_when_the_shrinker_removes_it() -> None:
+    lines = [line for _, line in _schedule().without_faults({0, 1}).steps()]
+    assert not [line for line in lines if line.startswith("wait")]

@@ -33,6 +33,9 @@ def test_the_issue_s_commands_parse() -> None:
     assert parse("exit", NAMES).verb == "quit"
     assert parse("  # a comment", NAMES) is None
     assert parse("wait done 1m", NAMES).duration_s == 60.0
+    hit = parse("wait hit 5s", NAMES)
+    assert (hit.verb, hit.name, hit.duration_s) == ("wait", "hit", 5.0)
+    assert parse("wait inflight", NAMES).name == "inflight"
 
 
 @pytest.mark.parametrize(

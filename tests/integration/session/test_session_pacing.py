@@ -1,0 +1,42 @@
+"""The pacing waits of a session script on a live reference stack: ``wait inflight`` returns once a
+provider call is in flight, ``wait hit`` once the active provider fault answered a call, and either
+one, at its timeout, lets the script go on (it paces a fault, it is not a check)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.cli_runs import chaos_audit
+
+SCRIPT = """\
+provider baseline 300ms
+wait inflight 1s
+start batch 2
+wait inflight 20s
+provider 500
+wait hit 20s
+heal provider
+wait hit 1s
+heal all
+wait done 60s
+"""
+
+
+def test_pacing_waits_return_on_what_they_wait_for_and_go_on_at_their_timeout(tmp_path: Path) -> None:
+    script = tmp_path / "pacing.txt"
+    script.write_text(SCRIPT)
+    done = subprocess.run(
+        chaos_audit("session", "--script", str(script), "--report-dir", str(tmp_path / "report")),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    # nothing started yet: the first wait times out and the script goes on
+    assert "no provider call inflight within 1s: going on" in out
+    assert "waited: a provider call in flight" in out
+    assert "waited: the fault hit" in out
+    # no provider fault is active any more: nothing can hit it
+    assert "no provider call hit within 1s: going on" in out
