@@ -114,7 +114,7 @@ def run_parallel(plan: RunPlan, on_event: Callable[[dict[str, Any]], None]) -> C
     shutil.rmtree(alone_dir, ignore_errors=True)
     pidfiles.forget(alone_key)
     pidfiles.reap_stale()  # what a killed worker could not stop
-    merged = merge_runs([_read(w.folder / "run.json") for w in workers])
+    merged = merge_runs([_read(w.folder / "run.json") for w in workers], announced=loop.announced)
     if merged is not None:
         (plan.report_dir / "run.json").write_text(json.dumps(merged, indent=2, default=str))
     merge_logs(workers, plan.report_dir / "pytest.log")
@@ -166,6 +166,8 @@ class _Loop:
         self.schedule: Schedule | None = None
         self._ready: list[str] = []
         self._gone: list[str] = []
+        #: every verdict record a worker announced (its progress event), in arrival order
+        self.announced: list[dict[str, Any]] = []
 
     def step(self, *, dispatch: bool = True) -> None:
         for w in self.workers.values():
@@ -203,6 +205,8 @@ class _Loop:
             if self.schedule is not None:
                 self.schedule.finished(worker.name)
         elif kind in ("start", "verdict"):
+            if kind == "verdict":
+                self.announced.append({k: v for k, v in event.items() if k not in ("event", "worker")})
             self.on_event({**event, "worker": worker.name})
 
     def _exit(self, worker: Worker) -> None:
@@ -222,11 +226,16 @@ def _read(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def merge_runs(runs: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
+def merge_runs(
+    runs: Sequence[dict[str, Any] | None], *, announced: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any] | None:
     """The workers' run records as one, in the serial run's shape (None when none was written).
 
     Every worker collected the same scenarios and ran a share of them: the collection is any
     worker's, the verdicts are all of theirs, the run started with the first and ended with the last.
+    ``announced``: the verdicts the workers announced as they went; one whose worker wrote no
+    ``run.json`` (killed after the stop grace, on a machine too busy to heal in time) is kept from
+    its announcement, so a verdict the console printed is never missing from the report.
     """
     present = [r for r in runs if r is not None]
     if not present:
@@ -241,9 +250,17 @@ def merge_runs(runs: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
         "interrupted": any(r.get("interrupted") for r in present),
         "collected": max((r.get("collected") or [] for r in present), key=len),
         "collection_errors": list(errors.values()),
-        "scenarios": [s for r in present for s in r.get("scenarios") or []],
+        "scenarios": _with_announced([s for r in present for s in r.get("scenarios") or []], announced),
         "aborted": next((r["aborted"] for r in present if r.get("aborted")), None),
     }
+
+
+def _with_announced(
+    recorded: list[dict[str, Any]], announced: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The recorded verdicts, then the announced ones no run record holds (by node id)."""
+    have = {r.get("nodeid") for r in recorded}
+    return recorded + [a for a in announced if a.get("nodeid") not in have]
 
 
 def merged_returncode(codes: Sequence[int | None]) -> int | None:

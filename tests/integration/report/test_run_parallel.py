@@ -100,7 +100,9 @@ def test_stand_ins_side_by_side_give_the_serial_report_in_the_catalogues_order(
     assert sorted(x["id"] for x in run["scenarios"]) == sorted(SEED_ORDER) and len(run["collected"]) == 4
     shares = [json.loads((tmp_path / "p" / "workers" / w / "run.json").read_text())["scenarios"]
               for w in ("w1", "w2")]  # fmt: skip
-    assert all(shares) and sum(len(x) for x in shares) == 4  # each ran a share, none ran one twice
+    # together they ran each once; who ran how many is the machine's business (the stand-ins end
+    # at once, so on a busy machine the first worker ready can take all four before the other is)
+    assert sorted(x["id"] for share in shares for x in share) == sorted(SEED_ORDER)
     log = (tmp_path / "p" / "pytest.log").read_text()
     assert "===== worker w1" in log and "===== worker w2" in log
 
