@@ -9,10 +9,12 @@ from pathlib import Path
 
 from tests.cli_runs import chaos_audit
 
+#: ten items on two workers take five rounds of 300 ms calls: once the first call is in flight,
+#: calls still arrive after the provider fault is injected, however slow the machine
 SCRIPT = """\
 provider baseline 300ms
 wait inflight 1s
-start batch 2
+start batch 10
 wait inflight 20s
 provider 500
 wait hit 20s
