@@ -1,4 +1,4 @@
-"""The code stays ruff-clean and ``mypy --strict``-clean on harness/ (DESIGN.md §7).
+"""The code stays ruff-clean and ``mypy --strict``-clean on harness/ (the house style).
 
 Run as tests so the README's one test command is the whole gate, locally and in CI.
 """

@@ -1,5 +1,5 @@
 """The detection matrix, for real: the correct reference target passes every scenario, and every
-defect of CATALOG.md is caught by the scenario(s) CATALOG.md names for it.
+defect of the catalogue (harness/catalog, docs/scenarios.md) is caught by the scenario(s) it names for it.
 
 This runs the whole audit once against the correct target and once per defect (about 8 minutes on
 2 cores). A defect that no scenario detects, or a scenario that fails on the correct target, fails

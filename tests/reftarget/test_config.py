@@ -9,11 +9,8 @@ import sys
 import pytest
 from reftarget import defects
 from reftarget.config import ConfigError, Settings
-from reftarget.states import State
 
-from tests.reftarget.helpers import FIXTURES, REPO, service_env
-
-CATALOG = [REPO.parent / "shared" / "CATALOG.md", REPO / "shared" / "CATALOG.md"]
+from tests.reftarget.helpers import FIXTURES, service_env
 
 
 def test_settings_defaults_and_env() -> None:
@@ -61,29 +58,11 @@ def test_processes_exit_2_on_an_unknown_defect() -> None:
         assert "unknown defect(s) no_such_defect" in err, module
 
 
-def catalog_defects() -> set[str] | None:
-    """The defect column of CATALOG.md's scenario tables (None when shared/ is not beside the repo)."""
-    catalog = next((p for p in CATALOG if p.exists()), None)
-    if catalog is None:
-        return None
-    names: set[str] = set()
-    for line in catalog.read_text().splitlines():
-        if line.startswith("| TEST-RR-"):
-            names |= set(re.findall(r"`([a-z_]+)`", line.split("|")[4]))
-    return names - {s.value for s in State}  # descriptions mention states, e.g. "stuck in `processing`"
-
-
 def test_every_catalog_defect_exists_and_is_switched_in_code() -> None:
-    named = catalog_defects()
-    if named is not None:
-        from harness import catalog as project_catalog
+    from harness import catalog as project_catalog
 
-        # CATALOG.md's second wave (seeds 002-004) names no defects: the project's catalogue does
-        second_wave = {
-            d for e in project_catalog.ENTRIES if e.audit == project_catalog.WORKFLOW_AUDIT for d in e.defects
-        }
-        assert len(named) >= 20
-        assert named | second_wave == set(defects.DEFECTS), (named | second_wave) ^ set(defects.DEFECTS)
+    named = {d for e in project_catalog.ENTRIES for d in e.defects}  # each scenario's proving defects
+    assert named == set(defects.DEFECTS), named ^ set(defects.DEFECTS)
     source = "\n".join(p.read_text() for p in (FIXTURES / "reftarget").rglob("*.py"))
     for name in defects.DEFECTS:
         assert f'enabled("{name}")' in source, f"defect {name} is never switched"
