@@ -14,7 +14,10 @@ from typing import Any, NoReturn
 
 from harness.faults.provider.client import Barrier
 from harness.scenario import ScenarioRun
-from harness.workload import work_calls
+from harness.workload import poll_until, work_calls
+
+#: how long the provider may take to see a killed worker's connection close (a busy machine's room)
+CLIENT_GONE_BOUND_S = 10.0
 
 
 def still_held(barrier: Barrier) -> bool:
@@ -41,3 +44,21 @@ def cut_short(audit: ScenarioRun, before: str) -> NoReturn:
         f"call before {before}, so the scenario could not act at the moment it needs; a stack with a "
         "longer provider timeout (or a less loaded runner) decides it"
     )
+
+
+def ended_with_its_worker(audit: ScenarioRun, barrier_id: str) -> dict[str, Any]:
+    """After the worker holding a call at ``barrier_id`` was killed: the call's ledger entry once the
+    provider has seen its client go (it ends ``aborted``).
+
+    Releasing the barrier before that races the kill: the provider may write its answer into the
+    dead process's closed socket and record a success nobody received, which reads as a duplicate
+    billed call once another worker takes the item over. Unknown if the provider never sees the
+    connection close.
+    """
+    entry = poll_until(lambda: answered(audit, barrier_id), timeout=CLIENT_GONE_BOUND_S)
+    if entry is None:
+        audit.unknown(
+            f"the provider did not see the killed worker's connection close within "
+            f"{CLIENT_GONE_BOUND_S:g} s, so releasing its held call could have answered a dead process"
+        )
+    return entry

@@ -24,7 +24,7 @@ from harness.checkers.ledger import (
     successful,
 )
 from harness.errors import CapabilityMissing, ObservationMissing, Undecidable
-from harness.held import answered, cut_short
+from harness.held import answered, cut_short, ended_with_its_worker
 from harness.scenario import ScenarioRun
 from harness.stack.timing import at_least, prefer, waitable
 from harness.target.absence import declared_absent
@@ -93,6 +93,7 @@ def test_rr_004_batch_resumes_from_checkpoint(audit: ScenarioRun) -> None:
         before = items_by_seq(client, batch_id)
         audit.faults.kill(worker)
         killed_at = time.monotonic()
+        ended_with_its_worker(audit, held.id)  # its held call ends unanswered, not answered to the dead
     seq_by_id = {v.id: s for s, v in before.items()}
     killed_in = seq_by_id.get(str(inside["item_id"]))
     done_at_kill = sorted(s for s, v in before.items() if v.state == "completed")

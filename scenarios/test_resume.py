@@ -16,6 +16,7 @@ import pytest
 
 from harness.checkers.ledger import exactly_once, not_called_again, same_idempotency_key
 from harness.errors import ObservationMissing, Undecidable
+from harness.held import ended_with_its_worker
 from harness.scenario import ScenarioRun
 from harness.workload import (
     items_by_seq,
@@ -58,12 +59,11 @@ def test_rr_re01_lease_expiry_takeover(audit: ScenarioRun) -> None:
         held.wait(timeout=settle_timeout(audit, N))
         audit.stack.start_service(w2)
         in_flight = next(e for e in work_calls(audit) if e.get("nth") == 8)
+        done_at_kill = [e["item_id"] for e in work_calls(audit) if e.get("outcome") == "ok"]
         # When worker 1 is SIGKILLed, and nobody restarts it.
         audit.faults.kill(w1)
         killed_at = time.monotonic()
-    done_at_kill = [
-        e["item_id"] for e in work_calls(audit) if e.get("outcome") == "ok" and e["arrived_at"] < killed_at
-    ]
+        ended_with_its_worker(audit, held.id)  # its held call ends unanswered, not answered to the dead
 
     # Then the item's lease expires and worker 2 takes it over (our bound: 3 leases + 2 s).
     def repeated() -> dict[str, Any] | None:
