@@ -111,6 +111,7 @@ def build_plan(args: argparse.Namespace) -> ExplorePlan:
     """Validate the command line; a ConfigError (exit 2) names the option, nothing is started."""
     from harness.run.plan import _split, _validate_defects
     from harness.session.grammar import CommandError, parse_duration
+    from harness.stack.backends import get_backend
     from harness.target.load import load_target
 
     def duration(option: str, text: str, minimum: float) -> float:
@@ -148,10 +149,7 @@ def build_plan(args: argparse.Namespace) -> ExplorePlan:
     is_reference = args.target is None or args.target == "reference"
     defects = _split(args.defect)
     _validate_defects(defects, target, is_reference)
-    if args.backend == "external" and defects:
-        raise ConfigError(
-            "--defect needs a stack the harness starts (local or docker backend)", field="--defect"
-        )
+    get_backend(args.backend).check_defects(defects)
     report_dir = Path(args.report_dir).expanduser().resolve()
     if report_dir.exists() and not report_dir.is_dir():
         raise ConfigError(f"--report-dir: {report_dir} exists and is not a directory", field="--report-dir")

@@ -73,12 +73,14 @@ def build_session_plan(args: argparse.Namespace) -> SessionPlan:
     """Validate the command line; raises ConfigError (exit 2) before anything starts."""
     from harness.run.plan import _split, _validate_defects
     from harness.session.script import load_script
+    from harness.stack.backends import get_backend
     from harness.target.load import load_target
 
     target, path = load_target(args.target)
     is_reference = args.target is None or args.target == "reference"
     defects = _split(args.defect)
     _validate_defects(defects, target, is_reference)
+    get_backend(args.backend).check_defects(defects)
     script = load_script(args.script) if args.script else None
     report_dir = Path(args.report_dir).expanduser().resolve()
     if report_dir.exists() and not report_dir.is_dir():

@@ -46,6 +46,11 @@ class Backend:
         """The run-wide infrastructure, started on entry and stopped on exit (whatever the exit)."""
         return self.open_infra(target, seed, say)
 
+    def check_defects(self, defects: Sequence[str]) -> None:
+        """Refuse ``--defect`` (ConfigError, exit 2) on a backend whose stack the harness does not start."""
+        if not self.starts_services:
+            refuse_defects(defects)
+
     def new_stack(self, infra: Any, target: Target, *, defects: Sequence[str] = (), seed: int = 0) -> Stack:
         """A fresh stack on ``infra`` for one scenario (not started; ``close()`` tears it down)."""
         return self.make_stack(infra, target, defects, seed)
@@ -101,10 +106,7 @@ def _external_infra(target: Target, seed: int, say: Say) -> Iterator[Any]:
 def _external_stack(infra: Any, target: Target, defects: Sequence[str], seed: int) -> Stack:
     from harness.stack.external import ExternalStack
 
-    if defects:
-        raise ConfigError(
-            "--defect needs a stack the harness starts (local or docker backend)", field="--defect"
-        )
+    refuse_defects(defects)
     return ExternalStack(infra, target)
 
 
@@ -119,6 +121,14 @@ BACKENDS: dict[str, Backend] = {
                 open_infra=_external_infra, make_stack=_external_stack),
     )
 }  # fmt: skip
+
+
+def refuse_defects(defects: Sequence[str]) -> None:
+    """A defect is switched in services the harness starts: none on a stack that runs already."""
+    if defects:
+        raise ConfigError(
+            "--defect needs a stack the harness starts (local or docker backend)", field="--defect"
+        )
 
 
 def backend_names() -> tuple[str, ...]:

@@ -56,13 +56,10 @@ def open_stack(
 
 def _running_stack_checks(target: Target, *, defects: Sequence[str], faults: bool, say: Say) -> None:
     """Refuse (ConfigError, exit 2) before reaching a running environment the run may not touch."""
-    from harness.errors import ConfigError
+    from harness.stack.backends import refuse_defects
     from harness.stack.safety import plan_lines, require_faults_allowed
 
-    if defects:
-        raise ConfigError(
-            "--defect needs a stack the harness starts (local or docker backend)", field="--defect"
-        )
+    refuse_defects(defects)
     if faults:
         for line in plan_lines(target):
             say(line)

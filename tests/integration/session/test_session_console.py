@@ -194,6 +194,7 @@ def test_bad_input_exits_2_naming_the_field_with_nothing_started(session_env: Se
         (["--target", str(session_env.scratch / "missing.yaml")], "(field: --target)"),
         (["--script", str(bad_script)], "command 2: unknown service 'worker-9'"),
         (["--script", str(session_env.scratch / "nope.txt")], "(field: --script)"),
+        (["--backend", "external", "--defect", "no_fencing"], "(field: --defect)"),
     ]
     for extra, message in cases:
         result = subprocess.run(
