@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
+from harness.errors import Undecidable
 from harness.faults.provider.client import Barrier
 from harness.scenario import ScenarioRun
 from harness.workload import poll_until, work_calls
@@ -52,12 +53,12 @@ def ended_with_its_worker(audit: ScenarioRun, barrier_id: str) -> dict[str, Any]
 
     Releasing the barrier before that races the kill: the provider may write its answer into the
     dead process's closed socket and record a success nobody received, which reads as a duplicate
-    billed call once another worker takes the item over. Unknown if the provider never sees the
-    connection close.
+    billed call once another worker takes the item over. ``Undecidable`` if the provider never sees
+    the connection close (inside ``audit.deciding`` only those checks are unknown).
     """
     entry = poll_until(lambda: answered(audit, barrier_id), timeout=CLIENT_GONE_BOUND_S)
     if entry is None:
-        audit.unknown(
+        raise Undecidable(
             f"the provider did not see the killed worker's connection close within "
             f"{CLIENT_GONE_BOUND_S:g} s, so releasing its held call could have answered a dead process"
         )

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from harness.errors import ObservationMissing
+from harness.held import ended_with_its_worker
 from harness.logs import LogEntry, Matcher, TargetLogs, rebuild_flow
 from harness.scenario import ScenarioRun
 from harness.stack.timing import waitable
@@ -131,6 +132,7 @@ def test_rr_o01_failure_diagnosis(audit: ScenarioRun) -> None:
             victim = worker_holding(audit, client, crash.batch_id, 2)
             crash.names = (*crash.names, victim)
             audit.faults.kill(victim)
+            ended_with_its_worker(audit, held.id)  # never answered to the dead process
         audit.faults.restart(victim)
         first_calls_ended(audit, scripted, timeout=2 * timeout_s + settle_timeout(audit, 3))
         for m in failures:

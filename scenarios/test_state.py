@@ -30,6 +30,7 @@ import pytest
 
 from harness.checkers.impossible import S02_INVARIANTS
 from harness.errors import Undecidable
+from harness.held import ended_with_its_worker
 from harness.scenario import ScenarioRun
 from harness.stack.timing import prefer, require_wait, waitable
 from harness.target.client import ItemView, TargetClient
@@ -286,7 +287,7 @@ def run_failure_modes(audit: ScenarioRun, *, record: bool) -> ModeRunner:
     with run.mode(PARTIAL):
         require_state(audit, "partial")
         partial_job = client.batch_id_of(client.create_batch(5))
-    crash_at = None
+    crash_at, victim = None, None
     with contextlib.ExitStack() as faults:
         if timeout_job is not None:
             faults.enter_context(audit.provider.rule(items_by_seq(client, timeout_job)[1].id, hang=True))
@@ -299,8 +300,10 @@ def run_failure_modes(audit: ScenarioRun, *, record: bool) -> ModeRunner:
             with run.mode(CRASH):
                 victim = worker_holding(audit, client, crash_job, 2)
                 audit.faults.kill(victim)
-                crash_at = time.monotonic()
-        if crash_at is not None:
+                killed_at = time.monotonic()
+                ended_with_its_worker(audit, held.id)  # never answered to the dead process
+                crash_at = killed_at
+        if victim is not None:
             audit.faults.restart(victim)
         jobs = [b for b in (crash_job, timeout_job, partial_job) if b is not None]
         audit.wait_for("the crash, timeout and partial batches to settle",

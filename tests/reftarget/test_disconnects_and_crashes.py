@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from reftarget import defects
 from reftarget.config import Settings
-from reftarget.db import apply_schema
+from reftarget.db import CONNECTION_ERRORS, apply_schema, connect_kwargs
 
 from tests.reftarget.helpers import (
     LogBuffer,
@@ -19,6 +19,7 @@ from tests.reftarget.helpers import (
     create_batch,
     one,
     wait_batch,
+    wait_for,
 )
 
 
@@ -96,3 +97,25 @@ def test_queued_items_survive_a_postgres_crash(embedded_pg: Any, settings: Setti
     items = one(settings.database_url, "SELECT count(*) AS n FROM items WHERE batch_id = %s", (bid,))["n"]
     assert items == (0 if defect else 20)
     assert one(settings.database_url, "SELECT total_items FROM batches")["total_items"] == 20
+
+
+def test_a_process_stopped_inside_a_transaction_does_not_keep_its_row_locks(db: str) -> None:
+    """A worker stopped (SIGSTOP) between two statements of its heartbeat held the item's row lock
+    for as long as it stayed stopped: its lease expired, but ``SKIP LOCKED`` take-over never saw
+    the item (TEST-RR-S02 once timed out on the correct target that way). The server now ends such
+    a session after the connection's operation timeout."""
+    with psycopg.connect(db, autocommit=True) as admin:
+        admin.execute("CREATE TABLE IF NOT EXISTS lock_probe (id int PRIMARY KEY)")
+        admin.execute("INSERT INTO lock_probe VALUES (1) ON CONFLICT DO NOTHING")
+    stopped = psycopg.connect(db, **connect_kwargs("stopped", connect_timeout=1.0))
+    try:
+        stopped.execute("SELECT id FROM lock_probe WHERE id = 1 FOR UPDATE")  # then goes silent
+        with psycopg.connect(db, autocommit=True) as taker:
+            query = "SELECT id FROM lock_probe FOR UPDATE SKIP LOCKED"
+            assert taker.execute(query).fetchall() == []  # locked while the session lives
+            seen = wait_for(lambda: taker.execute(query).fetchall(), what="the row unlocked", timeout=15)
+        assert seen == [(1,)]
+        with pytest.raises(CONNECTION_ERRORS):  # the server ended the stopped session
+            stopped.execute("SELECT 1")
+    finally:
+        stopped.close()
