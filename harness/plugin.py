@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 import pluggy
 import pytest
 
+from harness.options import new_seed
 from harness.plugin_state import (
     ALONE_DIR_KEY,
     COLLECTED_KEY,
@@ -87,7 +87,7 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None) or {}  # an xdist worker's, from its controller
     seed = config.getoption("--chaos-seed")
     seed = workerinput.get("chaos_seed", seed)
-    config.stash[SEED_KEY] = seed if seed is not None else random.SystemRandom().randrange(1, 2**31)
+    config.stash[SEED_KEY] = seed if seed is not None else new_seed()
     config.stash[RECORD_KEY] = []
     config.stash[STARTED_KEY] = time.time()
     config.stash[COLLECTED_KEY] = []
@@ -123,10 +123,9 @@ def _check_external(config: pytest.Config) -> None:
     from harness.target.load import load_target
 
     if config.getoption("--chaos-defect"):
-        raise pytest.UsageError(
-            "--chaos-defect needs a stack the harness starts (local or docker backend): on the external "
-            "backend, switch the running stack into the defect yourself and audit it as it is"
-        )
+        from harness.stack.backends import DEFECT_NEEDS_OWN_STACK
+
+        raise pytest.UsageError(f"--chaos-defect {DEFECT_NEEDS_OWN_STACK}")
     try:
         target, _ = load_target(config.getoption("--chaos-target"))
         for line in plan_lines(target):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import random
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from harness import options
 from harness.errors import ConfigError, HarnessError
 from harness.explore.nemesis import CATEGORIES
 from harness.explore.shrinker import DEFAULT_BUDGET
+from harness.options import report_dir_of, seed_of
 from harness.target.model import Target
 
 DEFAULT_REPORT_DIR = "chaos-explore"
@@ -150,10 +150,8 @@ def build_plan(args: argparse.Namespace) -> ExplorePlan:
     defects = _split(args.defect)
     _validate_defects(defects, target, is_reference)
     get_backend(args.backend).check_defects(defects)
-    report_dir = Path(args.report_dir).expanduser().resolve()
-    if report_dir.exists() and not report_dir.is_dir():
-        raise ConfigError(f"--report-dir: {report_dir} exists and is not a directory", field="--report-dir")
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
+    report_dir = report_dir_of(args)
+    seed = seed_of(args)
     return ExplorePlan(
         target=target,
         target_file=None if is_reference else str(path.resolve()),

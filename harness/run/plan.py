@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import random
 import re
 import shlex
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from harness import catalog
 from harness.errors import ConfigError
+from harness.options import report_dir_of, seed_of
 from harness.run.jobs import resolve_jobs
 from harness.target.load import load_target
 from harness.target.model import Target
@@ -160,17 +160,12 @@ def build_plan(args: argparse.Namespace) -> RunPlan:
     directory = scenarios_dir()
     only = _validate_only(_split(args.only), directory)
     defects = _split(args.defect)
-    if defects and args.backend == "external":
-        raise ConfigError(
-            "--defect needs a stack the harness starts (local or docker backend): on the external "
-            "backend, switch the running stack into the defect yourself and audit it as it is",
-            field="--defect",
-        )
+    from harness.stack.backends import get_backend
+
+    get_backend(args.backend).check_defects(defects)
     _validate_defects(defects, target, is_reference)
-    report_dir = Path(args.report_dir).expanduser().resolve()
-    if report_dir.exists() and not report_dir.is_dir():
-        raise ConfigError(f"--report-dir: {report_dir} exists and is not a directory", field="--report-dir")
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
+    report_dir = report_dir_of(args)
+    seed = seed_of(args)
     ids = only or tuple(sorted(built_ids(directory)))
     jobs = resolve_jobs(getattr(args, "jobs", 1), backend=args.backend, target=target, ids=ids)
     return RunPlan(

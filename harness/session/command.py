@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import random
 import shlex
 import signal
 import sys
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from harness import options
 from harness.errors import ConfigError, HarnessError
+from harness.options import report_dir_of, seed_of
 from harness.target.model import Target
 
 if TYPE_CHECKING:
@@ -82,9 +82,7 @@ def build_session_plan(args: argparse.Namespace) -> SessionPlan:
     _validate_defects(defects, target, is_reference)
     get_backend(args.backend).check_defects(defects)
     script = load_script(args.script) if args.script else None
-    report_dir = Path(args.report_dir).expanduser().resolve()
-    if report_dir.exists() and not report_dir.is_dir():
-        raise ConfigError(f"--report-dir: {report_dir} exists and is not a directory", field="--report-dir")
+    report_dir = report_dir_of(args)
     if script is not None:
         from harness.session.grammar import Names, parse
 
@@ -96,11 +94,7 @@ def build_session_plan(args: argparse.Namespace) -> SessionPlan:
                 raise ConfigError(
                     f"--script: {script.path}: command {number}: {exc}", field="--script"
                 ) from exc
-    seed = args.seed
-    if seed is None:
-        seed = (
-            script.seed if script and script.seed is not None else random.SystemRandom().randrange(1, 2**31)
-        )
+    seed = seed_of(args, script.seed if script else None)
     return SessionPlan(
         target=target,
         target_file=None if is_reference else str(path.resolve()),

@@ -123,12 +123,17 @@ BACKENDS: dict[str, Backend] = {
 }  # fmt: skip
 
 
-def refuse_defects(defects: Sequence[str]) -> None:
+#: why ``--defect`` is refused on a running stack, and what to do instead (every command says it)
+DEFECT_NEEDS_OWN_STACK = (
+    "needs a stack the harness starts (local or docker backend): on the external backend, switch "
+    "the running stack into the defect yourself and audit it as it is"
+)
+
+
+def refuse_defects(defects: Sequence[str], *, option: str = "--defect") -> None:
     """A defect is switched in services the harness starts: none on a stack that runs already."""
     if defects:
-        raise ConfigError(
-            "--defect needs a stack the harness starts (local or docker backend)", field="--defect"
-        )
+        raise ConfigError(f"{option} {DEFECT_NEEDS_OWN_STACK}", field=option)
 
 
 def backend_names() -> tuple[str, ...]:

@@ -14,12 +14,12 @@ answer from the file alone.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 from collections.abc import Sequence
 
 from harness import options
 from harness.errors import HarnessError
+from harness.options import seed_of
 from harness.stack.backends import get_backend
 from harness.target.check import Finding
 from harness.target.model import Target
@@ -44,7 +44,7 @@ def main(args: argparse.Namespace) -> int:
 
     target, path = load_target(args.file)  # ConfigError: exit 2 naming the field
     scenarios = scenario_needs(scenarios_dir())
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
+    seed = seed_of(args)
     print(f"chaos-audit target check: {target.name} ({path}), backend {args.backend}, seed {seed}")
     starts = get_backend(args.backend).starts_services  # else a running stack, faulted through handles
     has_db = starts or bool(target.database.dsn)
