@@ -9,6 +9,9 @@ idle cores and the scenarios' weight; ``--jobs N`` here to force one), and the s
 wall times, their ratio and whether the verdicts agree; ``--matrix`` does the same for ``chaos-audit matrix`` (about 10 minutes more).
 Nothing is asserted: run it by hand on a quiet machine (another process's load skews the ratio).
 
+The serial run's CPU is summed by process kind (``cpu_use.py``): divided by the cores, it is a floor
+for the parallel audit's wall time that no scheduling beats.
+
 Prints the stack's cold start and per-scenario reset (measured here), the wall time of the whole
 audit and of each scenario, and the part of each that is inherent waiting: the timers a scenario
 must wait out by design (a lease expiring, a batch deadline, provider timeouts x attempts). The
@@ -26,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from cpu_use import CpuByKind  # this directory (run as a script)
 
 #: scenario id -> (inherent wait in seconds, why)
 INHERENT: dict[str, tuple[float, str]] = {
@@ -141,7 +146,9 @@ def main() -> int:
         print(f"stack stop: {stop:.2f} s\n")
         root = Path(tempfile.mkdtemp(prefix="chaos-audit-bench-"))
         report_dir = root / "serial"
-        wall = run_audit(report_dir, jobs=1)
+        with CpuByKind() as cpu:
+            wall = run_audit(report_dir, jobs=1)
+        print(f"CPU of the serial audit, by process kind:\n{cpu.table(wall)}\n")
         parallel = root / "parallel"
         summary.append(
             ("audit", (wall, report_dir / "audit.json"), (run_audit(parallel, jobs), parallel / "audit.json"))
