@@ -41,8 +41,18 @@ def test_every_defect_is_detected_and_the_correct_target_passes(tmp_path: Path) 
     out = tmp_path / "matrix"
     seed = int(os.environ.get("CHAOS_AUDIT_MATRIX_SEED", "20261123"))
     done = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "matrix", "--report-dir", str(out), "--seed", str(seed),
-         "--jobs", matrix_jobs()],
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "matrix",
+            "--report-dir",
+            str(out),
+            "--seed",
+            str(seed),
+            "--jobs",
+            matrix_jobs(),
+        ],
         capture_output=True,
         text=True,
         timeout=MATRIX_TIMEOUT_S,
