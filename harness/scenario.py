@@ -346,5 +346,13 @@ class ScenarioRun:
                 last_error = exc
             if time.monotonic() >= deadline:
                 extra = f" (last error: {last_error})" if last_error else ""
+                # named in the report (a stuck job is a finding, not "no evidence recorded")
+                self.evidence("waited_for", what, expected=f"within {timeout:.1f} s", holds=False)
+                detail = {"waiting_for": what, "timeout_s": round(timeout, 1)}
+                self.expect(
+                    "reached_in_time",
+                    False,
+                    detail=detail | ({"last_error": str(last_error)} if last_error else {}),
+                )
                 raise AssertionError(f"timed out after {timeout:.1f}s waiting for: {what}{extra}")
             time.sleep(interval)
