@@ -447,14 +447,17 @@ def test_rr_q03_flood_backpressure_and_priority(audit: ScenarioRun, tmp_path: Pa
     drain = {"after_s": drain_s if drained else None, "items_called": called, "jobs": states}
     audit.evidence("drained", drain, expected=f"{jobs} items called; tracked and priority jobs completed")
     # The stack's own job deadline ends jobs that waited longer (a slow machine, a slow target): a
-    # flood that outlasted it proves neither a drain nor a loss.
+    # flood that outlasted it and did not complete every job proves neither a drain nor a loss. Any
+    # job may be the one that waited too long (the bulk queued first, not only the tracked batch:
+    # the rq target once completed the tracked and priority jobs and timed out 83 bulk ones), and
+    # the flood's jobs are not known one by one, so the shortfall cannot be told from a loss.
     deadline = audit.stack.timing.get("batch_deadline_s")
-    outlasted = (
-        deadline is not None and drain_s > float(deadline) and states["tracked"] in ("timeout", "failed")
-    )
+    complete = drained and called == jobs and set(states.values()) == {"completed"}
+    outlasted = deadline is not None and drain_s > float(deadline) and not complete
     outlasted_why = (
         f"timing.batch_deadline_s: the flood took {drain_s} s, past the stack's own {deadline} s job "
-        f"deadline, which ended jobs that waited that long ({states}), as it should"
+        f"deadline, which may end any job that waited that long, as it should ({called} of {jobs} "
+        f"items called; tracked and priority jobs {states})"
     )
     with audit.deciding("queue_drained"):
         if ended is None:  # still growing at the bound: slow, not lost (a loss stalls the count)
@@ -464,7 +467,7 @@ def test_rr_q03_flood_backpressure_and_priority(audit: ScenarioRun, tmp_path: Pa
             )
         if outlasted:
             raise Undecidable(outlasted_why)
-        audit.expect("queue_drained", drained and called == jobs and set(states.values()) == {"completed"},
+        audit.expect("queue_drained", complete,
                      detail={"items_called": called, "expected": jobs, "jobs": states})  # fmt: skip
 
     # ...and the priority job overtook the bulk.

@@ -291,6 +291,13 @@ def test_progress_in_memory_defect_forgets_progress_on_restart(db: str, logs: Lo
 
     settings = Settings(database_url=db)
     with TestClient(create_app(settings)) as first:
+        # the in-memory counter hears only notifications sent after its LISTEN (a thread started
+        # with the app: on a busy machine it may not be listening yet when the lifespan returns)
+        listening = (
+            "SELECT 1 FROM pg_stat_activity WHERE application_name = 'reftarget:api-progress' "
+            "AND query LIKE 'LISTEN%' AND state = 'idle'"
+        )
+        wait_for(lambda: rows(db, listening), what="the progress listener listening")
         bid = first.post("/v1/batches", json={"count": 2}).json()["id"]
         rows(db, "UPDATE items SET status = 'completed'")
         wait_for(lambda: first.get(f"/v1/batches/{bid}").json()["completed"] == 2, what="events counted")
