@@ -43,7 +43,15 @@ class Backend:
     make_stack: StackFactory
 
     def infra(self, target: Target, *, seed: int, say: Say = print) -> AbstractContextManager[Any]:
-        """The run-wide infrastructure, started on entry and stopped on exit (whatever the exit)."""
+        """The run-wide infrastructure, started on entry and stopped on exit (whatever the exit).
+
+        First reaps what killed runs left behind (processes, scratch folders), whichever backend
+        they used: only records whose owner is gone are touched, never a live run's.
+        """
+        from harness.process.pidfiles import PidFiles
+
+        for line in PidFiles.default().reap_stale():
+            say(f"chaos-audit: {line}")
         return self.open_infra(target, seed, say)
 
     def check_defects(self, defects: Sequence[str]) -> None:
@@ -59,11 +67,8 @@ class Backend:
 # -- local ------------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _local_infra(target: Target, seed: int, say: Say) -> Iterator[Any]:
-    from harness.process.pidfiles import PidFiles
     from harness.stack.infra import LocalInfra
 
-    for line in PidFiles.default().reap_stale():  # what a killed run left behind
-        say(f"chaos-audit: {line}")
     infra = LocalInfra(seed=seed)
     try:
         infra.start()

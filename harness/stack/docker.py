@@ -14,7 +14,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from harness.faults.proxy.client import ProxyClient
 from harness.images import ImageSet, resolve
 from harness.process.ports import free_port
 from harness.process.readiness import HttpReady, SqlReady
+from harness.process.scratch import ScratchDir
 from harness.stack.compose import ComposeInfra, is_compose_target
 from harness.stack.containers import (
     ContainerService,
@@ -50,7 +50,8 @@ class DockerInfra:
         self.client = docker_client()
         self.run_id = f"{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}"
         self.labels = owner_labels(self.run_id)
-        self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="chaos-audit-docker-"))
+        self._scratch = ScratchDir("chaos-audit-docker-", path=work_dir)
+        self.work_dir = self._scratch.path
         self.images, self.notes = resolve(images or ImageSet.configured(), self._unavailable)
         self.pg_port, proxy_port, self.provider_port = free_port(), free_port(), free_port()
         self.proxy_url = f"http://127.0.0.1:{proxy_port}"
@@ -96,9 +97,10 @@ class DockerInfra:
     def close(self) -> None:
         """Remove every container of this run (also those of stacks that were not closed)."""
         atexit.unregister(self.close)
-        for svc in (self.pg, self.proxy_service, self.provider_service):
-            svc.save_log()
-        errors = remove_run(self.client, self.run_id)
+        try:
+            errors = remove_run(self.client, self.run_id)
+        finally:
+            self._scratch.close()
         if errors:
             raise ServiceError("could not remove containers: " + "; ".join(errors))
 

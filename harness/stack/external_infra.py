@@ -12,7 +12,6 @@ or stops it.
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,6 +20,7 @@ from harness.faults.control_token import control_headers
 from harness.faults.provider.client import ProviderClient
 from harness.process.ports import free_port
 from harness.process.readiness import HttpReady, wait_until
+from harness.process.scratch import ScratchDir
 from harness.process.service import ProcessService
 from harness.stack.journal import Journal, JournaledProxyClient
 from harness.target.model import Service, Target
@@ -45,7 +45,8 @@ class ExternalInfra:
         self, target: Target, *, work_dir: Path | None = None, journal: Journal | None = None
     ) -> None:
         self.target = target
-        self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="chaos-audit-ext-"))
+        self._scratch = ScratchDir("chaos-audit-ext-", path=work_dir)
+        self.work_dir = self._scratch.path
         self.journal = journal or Journal.for_target(target.name)
         cli = [sys.executable, "-m", "harness.cli"]
         self.services: list[ProcessService] = []
@@ -101,7 +102,10 @@ class ExternalInfra:
 
     def close(self) -> None:
         """Stop only what this run started: an attached proxy or provider is somebody else's."""
-        for svc in self.services:
-            svc.stop()
+        try:
+            for svc in self.services:
+                svc.stop()
+        finally:
+            self._scratch.close()
         if not self.journal.entries():
             self.journal.clear()  # nothing left to heal: no stale file pointing at a gone proxy

@@ -5,18 +5,20 @@ into a stack it does not own; a persistent proxy keeps its toxics and a paused w
 frozen. ``heal`` needs nothing of the dead run but the target file and its journal: it removes
 every toxic of the file's links (journaled or not), re-enables them, resumes the services the
 journal says were paused, starts those it says were killed or held down, resets the provider's
-rules and barriers, then clears the journal. Exit 0 when all of it worked, 3 otherwise.
+rules and barriers, then clears the journal. It also reaps what the dead run itself left on this
+machine (its proxy and provider processes, its scratch folders). Exit 0 when all of it worked, 3 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import tempfile
-from pathlib import Path
+from collections.abc import Callable
 
 from harness.faults.provider.client import ProviderClient
 from harness.faults.proxy.client import ProxyClient
+from harness.process.pidfiles import PidFiles
+from harness.process.scratch import ScratchDir
 from harness.stack.handles import handle_for
 from harness.stack.journal import Journal
 from harness.target.model import Target
@@ -65,25 +67,7 @@ def heal_target(target: Target, journal: Journal, *, say: object = print) -> lis
             if not link_errors
             else f"proxy {url}: {link_errors}"
         )
-    work_dir = Path(tempfile.mkdtemp(prefix="chaos-audit-heal-"))
-    for entry in journal.entries("paused", "killed", "held"):
-        name = str(entry.get("service"))
-        spec = target.services.get(name)
-        if spec is None or spec.fault_handle is None:
-            errors.append(f"{name}: journaled as {entry['kind']} but the file gives no handle")
-            continue
-        handle = handle_for(name, spec.fault_handle, log_dir=work_dir)
-        try:
-            if entry["kind"] == "paused" or entry.get("how") == "paused":
-                handle.resume()
-                out(f"service {name}: resumed")
-            else:
-                if not handle.running:
-                    handle.start()
-                out(f"service {name}: started")
-            journal.remove(str(entry["kind"]), service=name)
-        except Exception as exc:
-            errors.append(f"{name}: {exc}")
+    errors += _heal_services(target, journal, out)
     provider_urls = {u for u in (data.get("provider_url"), _attached(target, "provider")) if u}
     for url in sorted(provider_urls):
         with contextlib.closing(ProviderClient(url)) as provider:
@@ -92,6 +76,34 @@ def heal_target(target: Target, journal: Journal, *, say: object = print) -> lis
         out(f"provider {url}: reset" if not provider_errors else f"provider {url}: {provider_errors}")
     if not errors:
         journal.clear()
+    return errors
+
+
+def _heal_services(target: Target, journal: Journal, out: Callable[[str], object]) -> list[str]:
+    """Resume the journaled paused services, start the killed or held ones; errors, not raises."""
+    errors: list[str] = []
+    scratch = ScratchDir("chaos-audit-heal-")  # a container handle saves its log there
+    try:
+        for entry in journal.entries("paused", "killed", "held"):
+            name = str(entry.get("service"))
+            spec = target.services.get(name)
+            if spec is None or spec.fault_handle is None:
+                errors.append(f"{name}: journaled as {entry['kind']} but the file gives no handle")
+                continue
+            handle = handle_for(name, spec.fault_handle, log_dir=scratch.path)
+            try:
+                if entry["kind"] == "paused" or entry.get("how") == "paused":
+                    handle.resume()
+                    out(f"service {name}: resumed")
+                else:
+                    if not handle.running:
+                        handle.start()
+                    out(f"service {name}: started")
+                journal.remove(str(entry["kind"]), service=name)
+            except Exception as exc:
+                errors.append(f"{name}: {exc}")
+    finally:
+        scratch.close()
     return errors
 
 
@@ -114,6 +126,8 @@ def main(args: argparse.Namespace) -> int:
     target, path = load_target(args.target)  # ConfigError: exit 2 naming the field
     journal = Journal.for_target(target.name)
     print(f"chaos-audit heal: {target.name} ({path}); journal {journal.path}")
+    for line in PidFiles.default().reap_stale():  # the killed run's own processes and folders
+        print(f"chaos-audit heal: {line}")
     errors = heal_target(target, journal)
     for error in errors:
         print(f"chaos-audit heal: error: {error}")

@@ -6,17 +6,15 @@ scenario gets a fresh database, no proxies, an empty provider ledger.
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from harness.faults.control_token import control_headers
 from harness.faults.provider.client import ProviderClient
 from harness.faults.proxy.client import ProxyClient
-from harness.process.pidfiles import PidFiles
 from harness.process.ports import free_port
 from harness.process.readiness import HttpReady
+from harness.process.scratch import ScratchDir
 from harness.process.service import ProcessService
 from harness.store.postgres import EmbeddedPostgres
 
@@ -27,12 +25,8 @@ class LocalInfra:
     def __init__(
         self, *, work_dir: Path | None = None, keep_logs: bool = False, seed: int | None = None
     ) -> None:
-        self._owns_dir = work_dir is None and not keep_logs
-        self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="chaos-audit-run-"))
-        self._pidfiles = PidFiles.default()
-        self._dir_key = self._pidfiles.record(
-            "run-dir", cleanup_paths=[self.work_dir] if self._owns_dir else []
-        )
+        self._scratch = ScratchDir("chaos-audit-run-", path=work_dir, keep=keep_logs)
+        self.work_dir = self._scratch.path
         self.pg = EmbeddedPostgres(base_dir=None)
         proxy_port, provider_port = free_port(), free_port()
         self.proxy_url = f"http://127.0.0.1:{proxy_port}"
@@ -74,6 +68,4 @@ class LocalInfra:
                     svc.kill()
             self.pg.close()
         finally:
-            if self._owns_dir:
-                shutil.rmtree(self.work_dir, ignore_errors=True)
-            self._pidfiles.forget(self._dir_key)
+            self._scratch.close()

@@ -26,6 +26,7 @@ import pytest
 from independent import ROOT, WORKERS, IndependentStack
 
 from harness.faults.proxy.client import ProxyClient
+from harness.process.pidfiles import PidFiles
 
 pytestmark = pytest.mark.slow
 
@@ -107,6 +108,8 @@ def test_heal_after_a_run_sigkilled_mid_fault_leaves_nothing_injected(
             f"{name} is not paused"
         )
     assert not journal.exists(), "heal clears the journal"
+    left = list(PidFiles.default().state_dir.glob(f"{run.pid}-*.json"))
+    assert not left, f"heal reaps what the killed run left on this machine: {left}"
 
 
 def test_target_check_exercises_the_handles_of_the_running_stack(staging: IndependentStack) -> None:
