@@ -105,8 +105,12 @@ def test_the_child_runs_the_scenarios_isolated_from_ini_files_and_env(
     assert f"-c {os.devnull}" in joined and f"--rootdir {scenarios}" in joined and "--chaos-seed 5" in joined
     assert "--chaos-only TEST-RR-004" in joined and "--chaos-defect no_fencing" in joined
     assert f"--alluredir {tmp_path / 'allure-results'}" in joined and "--chaos-target" not in joined
+    assert "-p harness.plugin -p pytest_timeout" in joined and "--assert=plain" in joined
     monkeypatch.setenv("PYTEST_ADDOPTS", "-x")
-    assert "PYTEST_ADDOPTS" not in child_env()
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    env = child_env()
+    assert "PYTEST_ADDOPTS" not in env
+    assert env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] == "1"  # only the plugins named on its command line
 
 
 def test_progress_tail_returns_only_complete_lines(tmp_path: Path) -> None:
