@@ -2,8 +2,9 @@
 
 Kept apart from the command (options, exit codes) so a test can drive it with a plan. Every
 round's schedule comes from ``(seed, round)``; the found round is first replayed as it is on a
-fresh stack without load (is it reproducible by a script at all?), then shrunk; the smallest
-schedule whose replay still fails the same check is saved as the reproducer.
+fresh stack without load (is it reproducible by a script at all?), else under the exploration's
+load, then shrunk; the smallest schedule whose replay still fails the same check is saved as the
+reproducer.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ class Explorer:
         self.last: RoundResult | None = None
         self.reproducer: Path | None = None
         self.confirmed = False
-        #: violations whose round did not fail again when replayed without load
+        #: the confirming replay (and so every shrinking replay and the reproducer) ran under load
+        self.needs_load = False
+        #: violations whose round did not fail again when replayed (without load, nor under it)
         self.unconfirmed: list[RoundResult] = []
         self.first_seen_s: float | None = None
 
@@ -130,7 +133,14 @@ class Explorer:
 
     # -- shrinking ---------------------------------------------------------------------------------
     def _shrink(self, stacks: Stacks) -> bool:
-        """Replay the found round without load; shrink it if it fails again (True), else False."""
+        """Replay the found round without load, then (if that passes) under the exploration's
+        load; shrink it if either fails again (True), else False.
+
+        Without load first: a script with no Locust in it is the simpler reproducer. Under load:
+        some violations need the load's traffic (an item left ``processing`` by a killed worker
+        is noticed only while other work keeps the queue moving, say); then every shrinking replay
+        runs the load too, and the reproducer starts it (``load RATE``).
+        """
         assert self.found is not None
         violation = checks_mod.chosen(self.found.violations)
         assert violation is not None
@@ -148,8 +158,12 @@ class Explorer:
         original = self.found.schedule
         self.say(f"replaying round {original.round} without load on a fresh stack ({original.describe()})...")
         self.confirmed = fails(original)
+        if not self.confirmed and self.plan.load:
+            original = original.loaded(self.plan.load)
+            self.say(f"not without load: replaying it under load {self.plan.load:g}/s on a fresh stack...")
+            self.confirmed = self.needs_load = fails(original)
         if not self.confirmed:
-            self.say(f"the round's replay without load does not fail {check}: exploring on")
+            self.say(f"the round's replays do not fail {check} again: exploring on")
             return False
         seen_at = violation.at if violation.phase == "mid-fault" else None
         self.shrunk = shrink(original, fails, budget=self.plan.shrink_budget, seen_at=seen_at, say=self.say)
@@ -159,12 +173,15 @@ class Explorer:
         return True
 
     def _keep_unconfirmed(self, found: RoundResult) -> None:
-        """No round failed again without load: report the first one found, unshrunk."""
+        """No round failed again when replayed: report the first one found, unshrunk (its script
+        runs the load it was found under)."""
         self.found, self.minimal = found, found
-        self.shrunk = Shrunk(schedule=found.schedule, replays=len(self.unconfirmed))  # one per sighting
+        schedule = found.schedule.loaded(self.plan.load) if self.plan.load else found.schedule
+        per_sighting = 2 if self.plan.load else 1  # without load, then under it
+        self.shrunk = Shrunk(schedule=schedule, replays=per_sighting * len(self.unconfirmed))
         violation = checks_mod.chosen(found.violations)
         assert violation is not None
-        self.say(f"no violation replayed without load: saving round {found.schedule.round} unshrunk")
+        self.say(f"no violation failed again when replayed: saving round {found.schedule.round} unshrunk")
         self._save(violation)
 
     def _save(self, violation: checks_mod.Violation) -> None:
@@ -213,7 +230,8 @@ class Explorer:
             ev.update(
                 faults_minimal=len(minimal.faults),
                 shrink_replays=self.shrunk.replays,
-                reproduced_without_load=self.confirmed,
+                reproduced_without_load=self.confirmed and not self.needs_load,
+                reproduced_under_load=self.needs_load,
                 minimal_schedule=" | ".join(script_lines(minimal, ev.get("check", ""))),
                 reproducer=str(self.reproducer),
             )

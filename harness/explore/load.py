@@ -8,8 +8,9 @@ users. Workers on other machines join the same master with::
     python -m locust -f harness/explore/locustfile.py --worker --master-host <this host>
 
 (with the same ``LOAD_*`` environment; the master prints how many workers it expects; it listens
-on ``--master-bind-port``, 5557 by default). Stats come back in ``load_stats.csv`` in the report
-folder; requests that fail while a fault is active are the point, not a finding.
+on ``--master-bind-port``, 5557 by default). Stats come back in ``load_stats.json`` (the totals,
+written as Locust stops) and ``load_stats.csv`` (every few seconds) in the report folder;
+requests that fail while a fault is active are the point, not a finding.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.process.pidfiles import PidFiles
 from harness.target.model import Target
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -50,6 +52,8 @@ class Load:
         self.workers = workers
         self.out_dir = out_dir
         self.procs: list[subprocess.Popen[bytes]] = []
+        self._pidfiles = PidFiles.default()
+        self._keys: list[str] = []  #: pid records: a killed run's Locust is reaped by the next one
         self.csv_prefix = out_dir / "load"
 
     def env(self, users: int) -> dict[str, str]:
@@ -83,6 +87,8 @@ class Load:
             self.api_url,
             "--csv",
             str(self.csv_prefix),
+            "--json-file",  # the exact totals, written when it stops (the CSV lags by seconds)
+            str(self.csv_prefix.with_name("load_stats")),
             "--only-summary",
             "--loglevel",
             "WARNING",
@@ -106,9 +112,9 @@ class Load:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.out_dir / "load.log", "ab")  # noqa: SIM115 - held by the children
         for argv in self.argv(users):
-            self.procs.append(
-                subprocess.Popen(argv, env=self.env(users), stdout=log, stderr=log, start_new_session=True)
-            )
+            proc = subprocess.Popen(argv, env=self.env(users), stdout=log, stderr=log, start_new_session=True)
+            self.procs.append(proc)
+            self._keys.append(self._pidfiles.record("locust", pid=proc.pid))
         log.close()
         return self
 
@@ -123,10 +129,23 @@ class Load:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self.procs.clear()
+        for key in self._keys:
+            self._pidfiles.forget(key)
+        self._keys.clear()
         return self.stats()
 
     def stats(self) -> LoadStats | None:
-        """Locust's totals from its CSV (written every few seconds: the last seconds may be missing)."""
+        """Locust's totals: from the JSON it writes as it stops, else from its CSV (written every
+        few seconds: the last seconds may be missing)."""
+        final = self.csv_prefix.with_name("load_stats.json")
+        try:
+            entries = json.loads(final.read_text())
+            return LoadStats(
+                requests=sum(int(e["num_requests"]) for e in entries),
+                failures=sum(int(e["num_failures"]) for e in entries),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
         path = Path(f"{self.csv_prefix}_stats.csv")
         for _ in range(20):
             if path.exists():

@@ -91,7 +91,7 @@ def run_round(
                 result.failed.append(f"{line}: {exc}")
             if line.startswith(("kill", "pause", "partition", "latency", "provider", "restart")):
                 counters.faults += 1
-            elif not line.startswith(("heal", "wait")):  # heals and pacing are neither
+            elif not line.startswith(("heal", "wait", "load")):  # heals, pacing and load are neither
                 counters.ops += 1
     finally:
         checker.stop()
@@ -125,26 +125,13 @@ def _end_state(session: Session, schedule: Schedule, started: float) -> list[Vio
     if not _round_done(session):
         from harness.session.checks import all_terminal
 
-        snap = _round_snapshot(session)
+        snap = session.own_snapshot()
         found += checks_mod.violations([all_terminal(snap)], at=at, phase="end-state")
     names = checks_mod.end_checks(schedule)
     found += checks_mod.violations(checks_mod.run_now(session, names), at=at, phase="end-state")
     return found
 
 
-def _round_snapshot(session: Session) -> view.Snapshot:
-    """The snapshot restricted to the round's own batches (load batches are not waited for)."""
-    snap = session.snapshot()
-    mine = set(session.batches)
-    out = view.Snapshot(db=snap.db)
-    for batch in mine:
-        out.batches[batch] = snap.batches.get(batch, "?")
-        out.items[batch] = dict(snap.items.get(batch, {}))
-    out.ids = {i: key for i, key in snap.ids.items() if key[0] in mine}
-    return out
-
-
 def _round_done(session: Session) -> bool:
-    snap = _round_snapshot(session)
-    states = snap.item_states()
+    states = session.own_snapshot().item_states()
     return all(s in view.TERMINAL for s in states)

@@ -61,6 +61,9 @@ class Schedule:
     end_checks: tuple[str, ...] = field(default=())
     #: the provider's own latency for the round (``provider baseline``), so items are in flight
     baseline_ms: int = 0
+    #: new one-item batches per second for the whole round (``load RATE``): only in a replay of a
+    #: round whose violation needed the exploration's load (the exploration runs its load itself)
+    load_rps: float = 0.0
 
     def events(self) -> list[tuple[float, str]]:
         """(time, line) of every op and every fault's injection and heal (each with its pacing
@@ -69,6 +72,8 @@ class Schedule:
         starts = [o for o in self.ops if o.verb == "start"]
         number = {o.id: n for n, o in enumerate(starts, 1)}
         out: list[tuple[float, int, str]] = []
+        if self.load_rps:
+            out.append((0.0, -2, f"load {self.load_rps:g}"))
         if self.baseline_ms:
             out.append((0.0, -1, f"provider baseline {self.baseline_ms}ms"))
         for op in self.ops:
@@ -138,5 +143,10 @@ class Schedule:
     def items(self) -> int:
         return sum(o.size for o in self.ops if o.verb == "start")
 
+    def loaded(self, rate: float) -> Schedule:
+        """The same round with ``rate`` new batches per second of load through it."""
+        return replace(self, load_rps=rate)
+
     def describe(self) -> str:
-        return f"{len(self.faults)} faults, {len(self.ops)} ops, {self.items} items, {self.length_s:g}s"
+        load = f", under load {self.load_rps:g}/s" if self.load_rps else ""
+        return f"{len(self.faults)} faults, {len(self.ops)} ops, {self.items} items, {self.length_s:g}s{load}"

@@ -15,12 +15,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checkers.result import CheckResult, Validity
 from harness.faults import registry
 from harness.faults.injector import Faults
 from harness.history import History
+from harness.process.scratch import ScratchDir
 from harness.sampler import StateSampler
 from harness.session import view
 from harness.session.checks import run_checks
@@ -29,6 +30,11 @@ from harness.stack.base import Stack
 from harness.stack.lifecycle import Lifecycle
 from harness.target.client import TargetClient
 
+if TYPE_CHECKING:
+    from harness.explore.load import Load
+
+#: how long ``load RATE`` waits for Locust's first batch (Locust imports for a second or more)
+LOAD_START_TIMEOUT_S = 30.0
 #: commands that only look (no op in the history; ``report`` and ``save`` only write files)
 QUIET_VERBS = frozenset({"status", "help", "watch", "report", "save", "quit"})
 
@@ -64,6 +70,8 @@ class Session:
         #: the provider ledger's last ``seq`` when the newest provider fault was injected (``wait hit``)
         self.provider_fault_seq: int | None = None
         self._timers: dict[tuple[str, str], tuple[threading.Timer, float]] = {}
+        self.load: Load | None = None  #: ``load RATE`` running
+        self._load_dir: ScratchDir | None = None  #: Locust's log and stats
         self.client = (
             TargetClient(self.target, stack.api_url, history=self.history, process="console")
             if stack.api_url
@@ -144,6 +152,17 @@ class Session:
                 snap.items.setdefault(batch, {})[seq] = item.state
                 snap.ids[item.id] = (batch, seq)
         return snap
+
+    def own_snapshot(self) -> view.Snapshot:
+        """The snapshot of this session's own batches only (the load's and anybody else's left out)."""
+        snap = self.snapshot()
+        mine = set(self.batches)
+        out = view.Snapshot(db=snap.db)
+        for batch in mine:
+            out.batches[batch] = snap.batches.get(batch, "?")
+            out.items[batch] = dict(snap.items.get(batch, {}))
+        out.ids = {i: key for i, key in snap.ids.items() if key[0] in mine}
+        return out
 
     def view_lines(self) -> list[str]:
         return view.render(self.snapshot(), self.active_faults(), time.monotonic())
@@ -346,6 +365,56 @@ class Session:
         self._timers[(name, target)] = (timer, time.monotonic() + delay)
         timer.start()
 
+    # -- load ------------------------------------------------------------------------------------------
+    def _do_load(self, cmd: Command) -> list[str]:
+        """``load RATE``: Locust creates one-item batches at RATE/s (a running load is replaced);
+        ``load stop``: stop it and say what it sent. Its batches are not the session's (``wait
+        done`` leaves them out), but every check sees them.
+
+        Returns once the load's first batch is in the database (where the states are sampled):
+        Locust takes a second or more to start, and a script's next line (a fault timed against
+        the load, in an explore reproducer) must meet the load already flowing.
+        """
+        out = self._stop_load()
+        if cmd.rate is None:
+            return out or ["load: none running"]
+        if self.stack.api_url is None:
+            raise CommandError("this stack has no api service to put load on")
+        from harness.explore.load import Load  # the explore command's Locust runner
+
+        self._load_dir = self._load_dir or ScratchDir("chaos-audit-load-")
+        before = set(self.snapshot().batches)
+        self.load = Load(
+            self.target, self.stack.api_url, rate=cmd.rate, workers=0, out_dir=self._load_dir.path
+        ).start()
+        if self.sampler is not None:
+            self._await_load(before)
+        return [*out, f"load: {cmd.rate:g} new batches per second"]
+
+    def _await_load(self, before: set[str]) -> None:
+        """Until a batch that was not there before (nor the session's own) is sampled."""
+        assert self.load is not None
+        deadline = time.monotonic() + LOAD_START_TIMEOUT_S
+        while not set(self.snapshot().batches) - before - set(self.batches):
+            gone = all(p.poll() is not None for p in self.load.procs)
+            if gone or time.monotonic() >= deadline:
+                log = self.load.out_dir / "load.log"
+                tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
+                self._stop_load()
+                why = "Locust exited" if gone else f"no batch of the load within {LOAD_START_TIMEOUT_S:g}s"
+                raise CommandError(f"load: {why}; Locust's log ends: {tail.strip() or '(empty)'}")
+            self.lock.release()  # let a timed heal run meanwhile
+            try:
+                time.sleep(0.05)
+            finally:
+                self.lock.acquire()
+
+    def _stop_load(self) -> list[str]:
+        if self.load is None:
+            return []
+        stats, self.load = self.load.stop(), None
+        return [f"load stopped: {stats.line() if stats else 'no totals from Locust'}"]
+
     # -- checks and waits -----------------------------------------------------------------------------
     def _do_check(self, cmd: Command) -> list[str]:
         results = self.check_now(cmd.name.split() if cmd.name else None)
@@ -377,8 +446,8 @@ class Session:
             if paced is not None:
                 if paced.reached():
                     return [f"waited: {paced.what}"]
-            elif state is not None:
-                snap = self.snapshot()
+            elif state is not None:  # the session's batches; all, until it has started one
+                snap = self.own_snapshot() if self.batches else self.snapshot()
                 if snap.all_done() if state == "done" else snap.item_states()[state] > 0:
                     return [f"waited: {'every item done' if state == 'done' else 'an item is ' + state}"]
             if time.monotonic() >= deadline:
@@ -423,12 +492,20 @@ class Session:
 
     # -- the end ---------------------------------------------------------------------------------------
     def close(self) -> list[str]:
-        """Heal every open fault (timers first), stop sampling; returns errors instead of raising."""
+        """Stop the load, heal every open fault (timers first), stop sampling; returns errors
+        instead of raising."""
         with self.lock:
+            errors: list[str] = []
+            try:
+                self._stop_load()
+            except Exception as exc:  # keep healing
+                errors.append(f"load: {exc}")
+            if self._load_dir is not None:
+                self._load_dir.close()
             for timer, _ in self._timers.values():
                 timer.cancel()
             self._timers.clear()
-            return self.life.close(ledger=False)  # heals, then stops sampling
+            return errors + self.life.close(ledger=False)  # heals, then stops sampling
 
 
 class _Pacing:

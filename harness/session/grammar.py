@@ -54,6 +54,11 @@ HELP: dict[str, tuple[str, str]] = {
         "inject any fault of the registry by name (help inject lists them); heal removes it",
     ),
     "heal": ("heal [all|NAME]", "heal every fault, or those on one service, link, provider or db"),
+    "load": (
+        "load RATE | load stop",
+        "keep creating one-item batches at RATE per second through the API (Locust, as explore's "
+        "--load) until load stop or the end of the session; they are not the session's batches",
+    ),
     "check": (
         "check [NAME ...]",
         "run the SQL invariants and the ledger checkers now (or only the named checks); in a "
@@ -100,6 +105,7 @@ class Command:
     item: int | None = None  #: provider rule: the item's seq in the newest batch
     call: int | None = None  #: provider rule: the n-th work call
     duration_s: float | None = None  #: latency, delay, watch / wait time
+    rate: float | None = None  #: load: requests per second
     jitter_s: float | None = None
     for_s: float | None = None  #: auto-heal after this long
     target: str | None = None  #: inject: the service or link (None: the fault's fixed target)
@@ -298,6 +304,20 @@ def _timed(verb: str, args: list[str], line: str, names: Names) -> Command:
     return Command(verb=verb, line=line, duration_s=parse_duration(args[0]))
 
 
+def _load(verb: str, args: list[str], line: str, names: Names) -> Command:
+    if len(args) != 1:
+        raise CommandError(usage(verb))
+    if args[0].lower() == "stop":
+        return Command(verb=verb, line=line, name="stop")
+    try:
+        rate = float(args[0])
+    except ValueError:
+        rate = 0.0
+    if not 0 < rate < float("inf"):  # also refuses nan
+        raise CommandError(f"bad load rate {args[0]!r} (expected requests per second above 0, or stop)")
+    return Command(verb=verb, line=line, rate=rate)
+
+
 def _file(verb: str, args: list[str], line: str, names: Names) -> Command:
     if len(args) != 1:
         raise CommandError(usage(verb))
@@ -343,6 +363,7 @@ _PARSERS = {
     "watch": _timed,
     "wait": _timed,
     "save": _file,
+    "load": _load,
     "retry": _batch,
     "cancel": _batch,
     "retrigger": _batch,
@@ -386,6 +407,8 @@ def _next_words(verb: str, done: list[str], names: Names) -> Sequence[str]:
         return ["jitter"]
     if verb == "wait" and not done:
         return WAIT_STATES + PACING_WAITS
+    if verb == "load" and not done:
+        return ["stop"]
     if verb == "help" and not done:
         return list(HELP)
     return []

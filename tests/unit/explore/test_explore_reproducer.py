@@ -69,3 +69,15 @@ def test_saved_file_loads_as_a_session_script_with_its_seed(tmp_path: Path) -> N
 def test_pacing_goes_with_its_fault_when_the_shrinker_removes_it() -> None:
     lines = [line for _, line in _schedule().without_faults({0, 1}).steps()]
     assert not [line for line in lines if line.startswith("wait")]
+
+
+def test_a_round_replayed_under_load_starts_the_load_first() -> None:
+    loaded = _schedule().loaded(1.5)
+    lines = script_lines(loaded, "stuck_processing")
+    assert lines[:2] == ["load 1.5", "start batch 4"]  # the load runs from the round's first moment
+    assert "under load 1.5/s" in loaded.describe()
+    assert (
+        script_lines(loaded.without_faults({0, 1}), "stuck_processing")[0] == "load 1.5"
+    )  # kept by shrinking
+    for line in lines:
+        assert parse(line, NAMES) is not None

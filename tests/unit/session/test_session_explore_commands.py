@@ -65,3 +65,13 @@ def test_provider_baseline_is_a_latency_not_a_fault() -> None:
     for bad in ("provider baseline", "provider baseline 1s for 2s"):
         with pytest.raises(CommandError, match="baseline"):
             parse(bad, NAMES)
+
+
+def test_load_takes_a_rate_or_stop() -> None:
+    cmd = parse("load 2.5", NAMES)
+    assert cmd is not None and cmd.verb == "load" and cmd.rate == 2.5
+    stop = parse("load stop", NAMES)
+    assert stop is not None and stop.rate is None and stop.name == "stop"
+    for bad in ("load", "load 0", "load -1", "load nan", "load inf", "load fast", "load 1 2"):
+        with pytest.raises(CommandError, match="load"):
+            parse(bad, NAMES)

@@ -1,0 +1,88 @@
+"""A violation that shows only under the exploration's load is replayed, shrunk and saved under it.
+
+The explorer's decisions on a fake stack source and a fake round runner: a round fails the check
+only when its schedule runs the load (``load_rps``), as ``no_lease_expiry`` did (an item left
+``processing`` by a killed worker, noticed while the load kept the queue moving).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.checkers.result import CheckResult, Validity
+from harness.explore import explorer as explorer_mod
+from harness.explore.checks import Violation
+from harness.explore.command import ExplorePlan
+from harness.explore.runner import RoundResult
+from harness.explore.schedule import Fault, Op, Schedule
+from harness.target.load import load_target
+
+CHECK = "stuck_processing"
+
+
+def _round() -> Schedule:
+    kill = Fault(id=0, at=1.0, hold=0.0, kind="kill", subject="worker-1", inject="kill worker-1", heal=None)
+    pause = Fault(id=1, at=2.0, hold=1.0, kind="pause", subject="api", inject="pause api", heal="heal api")
+    return Schedule(seed=3, round=4, length_s=8.0, settle_s=10.0, faults=(kill, pause),
+                    ops=(Op(id=0, at=0.0, verb="start", size=3),))  # fmt: skip
+
+
+def _violation() -> Violation:
+    result = CheckResult(name=CHECK, valid=Validity.FALSE)
+    return Violation(check=CHECK, at=9.0, phase="end-state", result=result)
+
+
+class _Stacks:
+    @contextlib.contextmanager
+    def fresh(self) -> Iterator[object]:
+        yield object()
+
+
+def _plan(tmp_path: Path, load: float) -> ExplorePlan:
+    target, _ = load_target(None)
+    return ExplorePlan(target=target, target_file=None, backend="local", duration_s=60, round_s=8, seed=3,
+                       kinds=("kill", "pause"), load=load, load_workers=0, defects=("no_lease_expiry",),
+                       report_dir=tmp_path, shrink_budget=6)  # fmt: skip
+
+
+def _needs_load_and_the_kill(stack: object, schedule: Schedule, **kwargs: object) -> RoundResult:
+    fails = schedule.load_rps > 0 and any(f.inject == "kill worker-1" for f in schedule.faults)
+    return RoundResult(schedule=schedule, violations=[_violation()] if fails else [])
+
+
+def test_a_round_that_fails_only_under_load_is_shrunk_under_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(explorer_mod, "run_round", _needs_load_and_the_kill)
+    explorer = explorer_mod.Explorer(_plan(tmp_path, load=1.0), say=lambda text: None)
+    explorer.found = RoundResult(schedule=_round(), violations=[_violation()])
+    assert explorer._shrink(_Stacks()) is True  # type: ignore[arg-type]
+    assert explorer.confirmed and explorer.needs_load
+    assert explorer.shrunk is not None
+    minimal = explorer.shrunk.schedule
+    assert minimal.load_rps == 1.0 and [f.inject for f in minimal.faults] == ["kill worker-1"]
+    script = (tmp_path / "reproducer.txt").read_text().splitlines()
+    commands = [line for line in script if not line.startswith("#")]
+    assert commands[0] == "load 1" and "kill worker-1" in commands
+    evidence = explorer.evidence()
+    assert evidence["reproduced_without_load"] is False and evidence["reproduced_under_load"] is True
+
+
+def test_without_load_in_the_exploration_there_is_no_loaded_replay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    replayed: list[Schedule] = []
+
+    def runner(stack: object, schedule: Schedule, **kwargs: object) -> RoundResult:
+        replayed.append(schedule)
+        return _needs_load_and_the_kill(stack, schedule)
+
+    monkeypatch.setattr(explorer_mod, "run_round", runner)
+    explorer = explorer_mod.Explorer(_plan(tmp_path, load=0.0), say=lambda text: None)
+    explorer.found = RoundResult(schedule=_round(), violations=[_violation()])
+    assert explorer._shrink(_Stacks()) is False
+    assert [s.load_rps for s in replayed] == [0.0] and not explorer.needs_load
