@@ -44,6 +44,10 @@ class Explorer:
         self.rounds = 0
         self.load_stats: LoadStats | None = None
         self.found: RoundResult | None = None
+        #: the round run before the found one on the same stack (None: the found one was its first)
+        self.found_previous: Schedule | None = None
+        #: replays that tried to confirm a sighting (each on a fresh stack)
+        self.confirm_replays = 0
         self.found_after_s: float | None = None
         self.minimal: RoundResult | None = None
         self.shrunk: Shrunk | None = None
@@ -96,6 +100,7 @@ class Explorer:
                 out_dir=self.plan.report_dir,
             ).start()
         progress = Progress(self.counters, self.say).start()
+        previous: Schedule | None = None  # the round before, on this stack
         try:
             while (left := self._time_left()) >= MIN_ROUND_S:
                 self.rounds += 1
@@ -112,13 +117,14 @@ class Explorer:
                 for failed in result.failed:
                     self.say(f"round {self.rounds}: command failed: {failed}")
                 if result.violated:
-                    self.found = result
+                    self.found, self.found_previous = result, previous
                     self.found_after_s = time.monotonic() - self.started
                     if self.first_seen_s is None:
                         self.first_seen_s = self.found_after_s
                     for v in result.violations:
                         self.say(f"round {self.rounds}: VIOLATION {v.summary()}")
                     break
+                previous = schedule
         finally:
             progress.stop()
             self.say(progress.now())
@@ -133,13 +139,13 @@ class Explorer:
 
     # -- shrinking ---------------------------------------------------------------------------------
     def _shrink(self, stacks: Stacks) -> bool:
-        """Replay the found round without load, then (if that passes) under the exploration's
-        load; shrink it if either fails again (True), else False.
-
-        Without load first: a script with no Locust in it is the simpler reproducer. Under load:
-        some violations need the load's traffic (an item left ``processing`` by a killed worker
-        is noticed only while other work keeps the queue moving, say); then every shrinking replay
-        runs the load too, and the reproducer starts it (``load RATE``).
+        """Replay the found round until a replay fails the same check again, then shrink that one
+        (True); False when none does. The replays, simplest reproducer first: the round alone
+        without load; under the exploration's load (some violations need its traffic); the round
+        before it and the found one as one schedule (under the load, if there was one), for a
+        violation whose cause was in the round before (an item a killed worker left ``processing``
+        is stuck only once the threshold has passed, in the next round's checks). The replay that
+        failed is what every shrinking replay and the reproducer run (``load RATE`` included).
         """
         assert self.found is not None
         violation = checks_mod.chosen(self.found.violations)
@@ -155,30 +161,49 @@ class Explorer:
                 replays[id(candidate)] = result
             return hit
 
-        original = self.found.schedule
-        self.say(f"replaying round {original.round} without load on a fresh stack ({original.describe()})...")
-        self.confirmed = fails(original)
-        if not self.confirmed and self.plan.load:
-            original = original.loaded(self.plan.load)
-            self.say(f"not without load: replaying it under load {self.plan.load:g}/s on a fresh stack...")
-            self.confirmed = self.needs_load = fails(original)
-        if not self.confirmed:
-            self.say(f"the round's replays do not fail {check} again: exploring on")
+        shift = 0.0  # where the found round starts in the replayed schedule
+        for candidate, what in self._replays():
+            self.say(f"replaying {what} on a fresh stack ({candidate.describe()})...")
+            self.confirm_replays += 1
+            if fails(candidate):
+                original, self.confirmed = candidate, True
+                self.needs_load = candidate.load_rps > 0
+                shift = candidate.length_s - self.found.schedule.length_s
+                break
+        else:
+            self.say(f"no replay failed {check} again: exploring on")
             return False
-        seen_at = violation.at if violation.phase == "mid-fault" else None
+        seen_at = violation.at + shift if violation.phase == "mid-fault" else None
         self.shrunk = shrink(original, fails, budget=self.plan.shrink_budget, seen_at=seen_at, say=self.say)
-        self.shrunk.replays += 1
+        self.shrunk.replays += self.confirm_replays  # the replays that confirmed it (and earlier sightings)
         self.minimal = replays.get(id(self.shrunk.schedule)) or replays.get(id(original)) or self.found
         self._save(violation)
         return True
+
+    def _replays(self) -> list[tuple[Schedule, str]]:
+        """The candidate replays of the found round, in the order they are tried."""
+        assert self.found is not None
+        found, load = self.found.schedule, self.plan.load
+        out = [(found, f"round {found.round} without load")]
+        if load:
+            out.append((found.loaded(load), f"round {found.round} under load {load:g}/s"))
+        if self.found_previous is not None:
+            joined = self.found_previous.then(found, gap_s=1.0)
+            under = f" under load {load:g}/s" if load else ""
+            out.append(
+                (
+                    joined.loaded(load) if load else joined,
+                    f"rounds {self.found_previous.round}-{found.round}{under}",
+                )
+            )
+        return out
 
     def _keep_unconfirmed(self, found: RoundResult) -> None:
         """No round failed again when replayed: report the first one found, unshrunk (its script
         runs the load it was found under)."""
         self.found, self.minimal = found, found
         schedule = found.schedule.loaded(self.plan.load) if self.plan.load else found.schedule
-        per_sighting = 2 if self.plan.load else 1  # without load, then under it
-        self.shrunk = Shrunk(schedule=schedule, replays=per_sighting * len(self.unconfirmed))
+        self.shrunk = Shrunk(schedule=schedule, replays=self.confirm_replays)
         violation = checks_mod.chosen(found.violations)
         assert violation is not None
         self.say(f"no violation failed again when replayed: saving round {found.schedule.round} unshrunk")

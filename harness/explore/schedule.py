@@ -143,6 +143,30 @@ class Schedule:
     def items(self) -> int:
         return sum(o.size for o in self.ops if o.verb == "start")
 
+    def then(self, later: Schedule, gap_s: float) -> Schedule:
+        """This round, then ``later`` from ``gap_s`` after this one ends, as one schedule (``later``'s
+        seed, round, quiet period and checks): a violation seen in a round may have been caused by
+        the round before it on the same stack (an item a killed worker left ``processing`` is stuck
+        only once the threshold has passed, in the next round's checks). Each fault of this round
+        keeps its heal inside this round, as it had; ids are renumbered to stay unique."""
+        shift = self.length_s + gap_s
+        op_base = max((o.id for o in self.ops), default=-1) + 1
+        fault_base = max((f.id for f in self.faults), default=-1) + 1
+        first = tuple(replace(f, hold=round(min(f.hold, self.length_s - f.at), 2)) for f in self.faults)
+        ops = self.ops + tuple(
+            replace(
+                o,
+                id=o.id + op_base,
+                at=round(o.at + shift, 2),
+                ref=None if o.ref is None else o.ref + op_base,
+            )
+            for o in later.ops
+        )
+        faults = first + tuple(
+            replace(f, id=f.id + fault_base, at=round(f.at + shift, 2)) for f in later.faults
+        )
+        return replace(later, ops=ops, faults=faults, length_s=round(shift + later.length_s, 2))
+
     def loaded(self, rate: float) -> Schedule:
         """The same round with ``rate`` new batches per second of load through it."""
         return replace(self, load_rps=rate)

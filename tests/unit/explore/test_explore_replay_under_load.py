@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,44 @@ def test_without_load_in_the_exploration_there_is_no_loaded_replay(
     explorer.found = RoundResult(schedule=_round(), violations=[_violation()])
     assert explorer._shrink(_Stacks()) is False
     assert [s.load_rps for s in replayed] == [0.0] and not explorer.needs_load
+
+
+def test_a_violation_caused_in_the_round_before_is_replayed_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kill was in round 3; the item it left ``processing`` was seen stuck in round 4."""
+    earlier = Schedule(seed=3, round=3, length_s=8.0, settle_s=10.0, ops=(Op(id=0, at=0.0, verb="start", size=2),),
+                       faults=(Fault(id=0, at=2.0, hold=0.0, kind="kill", subject="worker-2",
+                                     inject="kill worker-2", heal=None),))  # fmt: skip
+    found = _round().without_faults({0})  # round 4: only the api pause
+    replayed: list[Schedule] = []
+
+    def runner(stack: object, schedule: Schedule, **kwargs: object) -> RoundResult:
+        replayed.append(schedule)
+        fails = any(f.inject == "kill worker-2" for f in schedule.faults)
+        return RoundResult(schedule=schedule, violations=[_violation()] if fails else [])
+
+    monkeypatch.setattr(explorer_mod, "run_round", runner)
+    explorer = explorer_mod.Explorer(_plan(tmp_path, load=1.0), say=lambda text: None)
+    explorer.found, explorer.found_previous = RoundResult(schedule=found, violations=[_violation()]), earlier
+    assert explorer._shrink(_Stacks()) is True  # type: ignore[arg-type]
+    # tried: the round alone, alone under load, then both rounds (under the load they ran with)
+    assert [(len(s.faults), s.load_rps) for s in replayed[:3]] == [(1, 0.0), (1, 1.0), (2, 1.0)]
+    assert explorer.shrunk is not None
+    assert [f.inject for f in explorer.shrunk.schedule.faults] == ["kill worker-2"]
+    assert explorer.shrunk.replays >= 3
+
+
+def test_two_rounds_joined_keep_their_moments_heals_and_references() -> None:
+    earlier = _round()  # ops: start (id 0); faults: kill at 1, pause api at 2 held 1 s
+    later = replace(
+        _round(), round=5, ops=(Op(id=0, at=0.5, verb="start", size=1), Op(id=1, at=1.0, verb="retry", ref=0))
+    )
+    joined = earlier.then(later, gap_s=1.0)
+    assert joined.round == 5 and joined.length_s == 17.0
+    assert [(o.id, o.at, o.ref) for o in joined.ops] == [(0, 0.0, None), (1, 9.5, None), (2, 10.0, 1)]
+    assert [(f.id, f.at) for f in joined.faults] == [(0, 1.0), (1, 2.0), (2, 10.0), (3, 11.0)]
+    assert len({f.id for f in joined.faults}) == 4
+    lines = [line for _, line in joined.steps()]
+    assert lines.index("heal api") < lines.index("start batch 1")  # round 4's pause healed within it
+    assert "retry 2" in lines  # the retry still names its own batch (the second started)
