@@ -54,6 +54,9 @@ END_STATE = (*MID_FAULT, "stuck_processing", "processing_with_dead_worker")
 ALL_TERMINAL = "all_terminal"
 #: checks of "nothing stuck": in a replayed script the quiet period's ``wait done`` fails first
 LIVENESS = (ALL_TERMINAL, "stuck_processing", "processing_with_dead_worker")
+#: checks that see an item only once it has been stuck past a threshold (the target's
+#: ``max_duration_s``, a stale heartbeat): a replay waits that long before its end-state checks
+THRESHOLDED = ("stuck_processing", "processing_with_dead_worker")
 #: a modest pace: one round of queries every 2 s does not distort a target doing real work
 DEFAULT_INTERVAL_S = 2.0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -184,6 +185,9 @@ class Explorer:
         """The candidate replays of the found round, in the order they are tried."""
         assert self.found is not None
         found, load = self.found.schedule, self.plan.load
+        violation = checks_mod.chosen(self.found.violations)
+        if violation is not None and violation.check in checks_mod.THRESHOLDED:
+            found = replace(found, linger_s=float(self.plan.target.timing.bounds()["max_duration_s"]))
         out = [(found, f"round {found.round} without load")]
         if load:
             out.append((found.loaded(load), f"round {found.round} under load {load:g}/s"))

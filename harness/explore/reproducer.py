@@ -25,6 +25,8 @@ def script_lines(schedule: Schedule, check: str) -> list[str]:
             out.append(f"wait {gap:.2f}s")
         out.append(line)
     out += ["heal all", f"wait done {schedule.settle_s:g}s"]
+    if schedule.linger_s:
+        out.append(f"wait {schedule.linger_s:g}s")
     if check != ALL_TERMINAL:
         out.append(f"check {check}")
     return out

@@ -120,6 +120,7 @@ def _end_state(session: Session, schedule: Schedule, started: float) -> list[Vio
         time.sleep(QUIET_POLL_S)
     if checks_mod.trickled(schedule):  # the load's items may still trickle: the whole period
         time.sleep(max(0.0, deadline - time.monotonic()))
+    time.sleep(schedule.linger_s)
     at = time.monotonic() - started
     found: list[Violation] = []
     if not _round_done(session):

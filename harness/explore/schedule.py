@@ -61,6 +61,11 @@ class Schedule:
     end_checks: tuple[str, ...] = field(default=())
     #: the provider's own latency for the round (``provider baseline``), so items are in flight
     baseline_ms: int = 0
+    #: how long the end-state checks wait after the quiet period: only in a replay of a round
+    #: whose violation is an item stuck past a threshold (``stuck_processing``): the quiet period
+    #: ends once the round's own batches are terminal, and the load's item that got stuck late in
+    #: the round has not been stuck long enough yet (the exploration saw it a round later)
+    linger_s: float = 0.0
     #: new one-item batches per second for the whole round (``load RATE``): only in a replay of a
     #: round whose violation needed the exploration's load (the exploration runs its load itself)
     load_rps: float = 0.0
@@ -105,6 +110,8 @@ class Schedule:
     def ending(self) -> list[str]:
         """The lines after the round: heal everything, the quiet period, the end-state checks."""
         lines = ["heal all", f"wait done {self.settle_s:g}s"]
+        if self.linger_s:
+            lines.append(f"wait {self.linger_s:g}s")
         if self.end_checks:
             lines.append("check " + " ".join(self.end_checks))
         return lines

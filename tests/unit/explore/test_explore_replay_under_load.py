@@ -69,6 +69,14 @@ def test_a_round_that_fails_only_under_load_is_shrunk_under_load(
     script = (tmp_path / "reproducer.txt").read_text().splitlines()
     commands = [line for line in script if not line.startswith("#")]
     assert commands[0] == "load 1" and "kill worker-1" in commands
+    # the stuck item must have been stuck past the threshold when the check runs: the replay
+    # waits the target's max_duration_s after the quiet period
+    linger = explorer.plan.target.timing.bounds()["max_duration_s"]
+    assert minimal.linger_s == linger and commands[-3:] == [
+        "wait done 10s",
+        f"wait {linger:g}s",
+        f"check {CHECK}",
+    ]
     evidence = explorer.evidence()
     assert evidence["reproduced_without_load"] is False and evidence["reproduced_under_load"] is True
 
