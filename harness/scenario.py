@@ -41,10 +41,9 @@ from harness.sampler import DEFAULT_INTERVAL_S, StateSampler
 from harness.stack.base import Stack
 from harness.stack.lifecycle import Lifecycle
 from harness.target.absence import declared_absent, hint
-from harness.target.adapter import AdapterContext, build_adapter
 from harness.target.client import TargetClient
-from harness.target.holders import HolderMap
 from harness.target.observe import Observer
+from harness.target.stack_observer import stack_observer
 from harness.verdict import Outcome, Verdict, absent_capability, decide
 
 UNKNOWN_PREFIX = "unknown: "
@@ -153,31 +152,8 @@ class ScenarioRun:
     def observe(self) -> Observer:
         """The target's named observations (store, API fields, log events): see harness.target.observe."""
         if self._observer is None:
-            stack = self.stack
-            context = AdapterContext(
-                target=stack.target, db_dsn=lambda: stack.db_dsn or None, api_url=lambda: stack.api_url
-            )
-            holders = HolderMap(stack.target, self._service_pids)
-            self._observer = Observer(
-                stack.target,
-                lambda: stack.db_dsn or None,
-                adapter=build_adapter(stack.target, context),
-                used=self.used,
-                holder_of=holders.service,
-            )
+            self._observer = stack_observer(self.stack, used=self.used)
         return self._observer
-
-    def _service_pids(self) -> dict[str, int]:
-        """The started services' pids, where the backend has them (for ``observe.holder_pid``)."""
-        out: dict[str, int] = {}
-        for name in self.stack.started:
-            try:
-                pid = getattr(self.stack.process(name), "pid", None)
-            except Exception:  # a backend without process handles: no pid mapping there
-                continue
-            if isinstance(pid, int):
-                out[name] = pid
-        return out
 
     # -- the target's services, by role ------------------------------------------------------------
     @property

@@ -32,12 +32,14 @@ def pacing(kind: str, subject: str) -> tuple[str | None, str | None]:
 
     A fault on an idle moment tests nothing, and one that met work by luck of timing may miss it
     when replayed on a fresh stack (the reason a found schedule would not reproduce). So a worker
-    is killed or paused only once a provider call is in flight (its work is then mid-call, where
-    crashes hurt), and a provider fault is healed only once it has answered a call. Both waits
-    give up after ``PACING_TIMEOUT`` and the schedule goes on.
+    is killed or paused only once a provider call of the item it holds is in flight (its work is
+    then mid-call, where crashes hurt; any worker's call would leave the victim idle as often as
+    not, and the replay would miss what the exploration hit), and a provider fault is healed only
+    once it has answered a call. Both waits give up after ``PACING_TIMEOUT`` and the schedule goes
+    on.
     """
-    if kind in ("kill", "pause") and subject != CORE:
-        return f"wait inflight {PACING_TIMEOUT}", None
+    if kind in ("kill", "pause") and subject != CORE:  # the subject is the worker: its own call
+        return f"wait inflight {subject} {PACING_TIMEOUT}", None
     if kind == "provider":
         return None, f"wait hit {PACING_TIMEOUT}"
     return None, None

@@ -32,6 +32,7 @@ from harness.target.client import TargetClient
 
 if TYPE_CHECKING:
     from harness.explore.load import Load
+    from harness.target.observe import Observer
 
 #: how long ``load RATE`` waits for Locust's first batch (Locust imports for a second or more)
 LOAD_START_TIMEOUT_S = 30.0
@@ -70,6 +71,7 @@ class Session:
         #: the provider ledger's last ``seq`` when the newest provider fault was injected (``wait hit``)
         self.provider_fault_seq: int | None = None
         self._timers: dict[tuple[str, str], tuple[threading.Timer, float]] = {}
+        self._observer: Observer | None = None  #: built on first use (``wait inflight SERVICE``)
         self.load: Load | None = None  #: ``load RATE`` running
         self._load_dir: ScratchDir | None = None  #: Locust's log and stats
         self.client = (
@@ -152,6 +154,18 @@ class Session:
                 snap.items.setdefault(batch, {})[seq] = item.state
                 snap.ids[item.id] = (batch, seq)
         return snap
+
+    def holder_of(self, item_id: str) -> str | None:
+        """The service holding ``item_id`` now, through the target contract (None: not said)."""
+        try:
+            if self._observer is None:
+                from harness.target.stack_observer import stack_observer
+
+                self._observer = stack_observer(self.stack)
+            row = self._observer.item(item_id)
+        except Exception:  # not observable here (no holder field, the store unreachable)
+            return None
+        return row.holder if row is not None else None
 
     def own_snapshot(self) -> view.Snapshot:
         """The snapshot of this session's own batches only (the load's and anybody else's left out)."""
@@ -441,7 +455,7 @@ class Session:
         ``wait inflight|hit``: poll the provider's ledger, and go on at the timeout (pacing)."""
         timeout, state = float(cmd.duration_s or 0), cmd.name
         deadline = time.monotonic() + timeout
-        paced = _Pacing(self, str(state)) if state in PACING_WAITS else None
+        paced = _Pacing(self, str(state), service=cmd.target) if state in PACING_WAITS else None
         while True:
             if paced is not None:
                 if paced.reached():
@@ -454,7 +468,7 @@ class Session:
                 if state is None:
                     return []
                 if paced is not None:
-                    return [f"no provider call {state} within {timeout:g}s: going on"]
+                    return [f"not reached within {timeout:g}s: {paced.what}; going on"]
                 raise CommandError(f"timed out after {timeout:g}s waiting for {state} ({self.summary()})")
             self.lock.release()  # let a timed heal run while this command waits
             try:
@@ -517,9 +531,13 @@ class _Pacing:
     the active provider fault was injected was answered by it (its rule; set when the call arrives).
     """
 
-    def __init__(self, session: Session, kind: str) -> None:
-        self.session, self.kind = session, kind
-        self.what = "a provider call in flight" if kind == "inflight" else "the fault hit"
+    def __init__(self, session: Session, kind: str, *, service: str | None = None) -> None:
+        self.session, self.kind, self.service = session, kind, service
+        self.what = (
+            "the fault hit"
+            if kind == "hit"
+            else f"a provider call{f' of {service}' if service else ''} in flight"
+        )
         self.seen: int | None = session.provider_fault_seq if kind == "hit" else None
 
     def reached(self) -> bool:
@@ -531,5 +549,13 @@ class _Pacing:
         entries = s.stack.provider.ledger(since=self.seen)
         self.seen = max((e.seq for e in entries), default=self.seen)
         if self.kind == "inflight":
-            return any(e.in_flight for e in entries)
+            return any(e.in_flight and self._held_by_service(e.item_id) for e in entries)
         return any(e.rule_id for e in entries)
+
+    def _held_by_service(self, item_id: str | None) -> bool:
+        """The call's item is held by the awaited service; any call will do without a service, or
+        where the target does not say who holds its items (then this is the plain ``inflight``)."""
+        if self.service is None:
+            return True
+        holder = self.session.holder_of(item_id) if item_id else None
+        return holder is None or holder == self.service

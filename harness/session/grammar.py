@@ -67,11 +67,12 @@ HELP: dict[str, tuple[str, str]] = {
     "report": ("report", "write audit.json / audit.html (the session's timeline) into the report dir"),
     "watch": ("watch [DURATION]", "refresh the status view (default 10s; Enter stops it)"),
     "wait": (
-        "wait DURATION | wait STATE|done|inflight|hit [TIMEOUT]",
+        "wait DURATION | wait STATE|done|inflight|hit [TIMEOUT] | wait inflight SERVICE [TIMEOUT]",
         "pause a script, or wait until an item is in STATE (done: every item finished); default 30s. "
         "States are sampled every 50 ms: a shorter one can be missed (slow the provider: provider delay). "
-        "inflight: until the provider has a call in flight; hit: until the active provider fault "
-        "answered a call (these two pace a fault; at their timeout the script goes on)",
+        "inflight: until the provider has a call in flight (of the item SERVICE holds, where the "
+        "target says who holds its items); hit: until the active provider fault answered a call "
+        "(these two pace a fault; at their timeout the script goes on)",
     ),
     "save": ("save FILE", "write this session's commands (with their pauses) as a replayable script"),
     "help": ("help [COMMAND]", "this list, or one command's usage"),
@@ -293,6 +294,9 @@ def _timed(verb: str, args: list[str], line: str, names: Names) -> Command:
         if len(args) > 1:
             raise CommandError(usage(verb))
         return Command(verb=verb, line=line, duration_s=parse_duration(args[0]) if args else 10.0)
+    if args and args[0].lower() == "inflight" and len(args) in (2, 3) and args[1] in names.services:
+        timeout = parse_duration(args[2]) if len(args) == 3 else 30.0
+        return Command(verb=verb, line=line, name="inflight", target=args[1], duration_s=timeout)
     if len(args) not in (1, 2):
         raise CommandError(usage(verb))
     if args[0].lower() in WAIT_STATES + PACING_WAITS:
@@ -407,6 +411,8 @@ def _next_words(verb: str, done: list[str], names: Names) -> Sequence[str]:
         return ["jitter"]
     if verb == "wait" and not done:
         return WAIT_STATES + PACING_WAITS
+    if verb == "wait" and done == ["inflight"]:
+        return names.services
     if verb == "load" and not done:
         return ["stop"]
     if verb == "help" and not done:

@@ -37,8 +37,39 @@ def test_pacing_waits_return_on_what_they_wait_for_and_go_on_at_their_timeout(tm
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     # nothing started yet: the first wait times out and the script goes on
-    assert "no provider call inflight within 1s: going on" in out
+    assert "not reached within 1s: a provider call in flight; going on" in out
     assert "waited: a provider call in flight" in out
     assert "waited: the fault hit" in out
     # no provider fault is active any more: nothing can hit it
-    assert "no provider call hit within 1s: going on" in out
+    assert "not reached within 1s: the fault hit; going on" in out
+
+
+#: worker-2 is paused before any work exists, so it holds nothing: worker-1's calls must not
+#: satisfy a wait for worker-2's; once resumed, worker-2 takes items (30 items of 300 ms: worker-1 alone needs 9 s) and one of its calls is seen
+AIMED = """\
+provider baseline 300ms
+pause worker-2
+start batch 30
+wait inflight 20s
+wait inflight worker-2 2s
+heal worker-2
+wait inflight worker-2 30s
+heal all
+wait done 60s
+"""
+
+
+def test_a_wait_for_one_workers_call_ignores_the_other_workers_calls(tmp_path: Path) -> None:
+    script = tmp_path / "aimed.txt"
+    script.write_text(AIMED)
+    done = subprocess.run(
+        chaos_audit("session", "--script", str(script), "--report-dir", str(tmp_path / "report")),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "waited: a provider call in flight" in out  # worker-1's
+    assert "not reached within 2s: a provider call of worker-2 in flight; going on" in out
+    assert "waited: a provider call of worker-2 in flight" in out

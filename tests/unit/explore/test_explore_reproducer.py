@@ -36,7 +36,7 @@ def test_lines_keep_order_and_gaps_and_end_with_the_check() -> None:
         "wait 1.00s",
         "provider 500",
         "wait 0.20s",
-        "wait inflight 5s",  # pacing: the worker restarts only with a call in flight
+        "wait inflight worker-1 5s",  # pacing: the worker restarts only with its own call in flight
         "restart worker-1",
         "wait 1.30s",
         "wait hit 5s",  # pacing: the provider fault is healed only after it answered a call

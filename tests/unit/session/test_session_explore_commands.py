@@ -75,3 +75,12 @@ def test_load_takes_a_rate_or_stop() -> None:
     for bad in ("load", "load 0", "load -1", "load nan", "load inf", "load fast", "load 1 2"):
         with pytest.raises(CommandError, match="load"):
             parse(bad, NAMES)
+
+
+def test_wait_inflight_may_name_the_worker_whose_call_it_waits_for() -> None:
+    aimed = parse("wait inflight worker-1 5s", NAMES)
+    assert aimed is not None and (aimed.name, aimed.target, aimed.duration_s) == ("inflight", "worker-1", 5.0)
+    plain = parse("wait inflight 5s", NAMES)
+    assert plain is not None and (plain.name, plain.target, plain.duration_s) == ("inflight", None, 5.0)
+    with pytest.raises(CommandError):
+        parse("wait inflight worker-9 5s", NAMES)
