@@ -47,6 +47,8 @@ class Explorer:
         self.found: RoundResult | None = None
         #: the round run before the found one on the same stack (None: the found one was its first)
         self.found_previous: Schedule | None = None
+        #: the replay that failed again (the round alone, under load, or with the round before)
+        self.replayed: Schedule | None = None
         #: replays that tried to confirm a sighting (each on a fresh stack)
         self.confirm_replays = 0
         self.found_after_s: float | None = None
@@ -167,7 +169,7 @@ class Explorer:
             self.say(f"replaying {what} on a fresh stack ({candidate.describe()})...")
             self.confirm_replays += 1
             if fails(candidate):
-                original, self.confirmed = candidate, True
+                original, self.confirmed, self.replayed = candidate, True, candidate
                 self.needs_load = candidate.load_rps > 0
                 shift = candidate.length_s - self.found.schedule.length_s
                 break
@@ -257,6 +259,7 @@ class Explorer:
         if self.shrunk is not None:
             minimal = self.shrunk.schedule
             ev.update(
+                faults_replayed=len(self.replayed.faults) if self.replayed else None,
                 faults_minimal=len(minimal.faults),
                 shrink_replays=self.shrunk.replays,
                 reproduced_without_load=self.confirmed and not self.needs_load,
