@@ -25,17 +25,22 @@ wait done 60s
 """
 
 
-def test_pacing_waits_return_on_what_they_wait_for_and_go_on_at_their_timeout(tmp_path: Path) -> None:
-    script = tmp_path / "pacing.txt"
-    script.write_text(SCRIPT)
+def _replay(tmp_path: Path, text: str) -> str:
+    """The script's console output; the script must end without error."""
+    script = tmp_path / "script.txt"
+    script.write_text(text)
     done = subprocess.run(
         chaos_audit("session", "--script", str(script), "--report-dir", str(tmp_path / "report")),
         capture_output=True,
         text=True,
         timeout=240,
     )
-    out = done.stdout
-    assert done.returncode == 0, out + done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_pacing_waits_return_on_what_they_wait_for_and_go_on_at_their_timeout(tmp_path: Path) -> None:
+    out = _replay(tmp_path, SCRIPT)
     # nothing started yet: the first wait times out and the script goes on
     assert "not reached within 1s: a provider call in flight; going on" in out
     assert "waited: a provider call in flight" in out
@@ -60,16 +65,7 @@ wait done 60s
 
 
 def test_a_wait_for_one_workers_call_ignores_the_other_workers_calls(tmp_path: Path) -> None:
-    script = tmp_path / "aimed.txt"
-    script.write_text(AIMED)
-    done = subprocess.run(
-        chaos_audit("session", "--script", str(script), "--report-dir", str(tmp_path / "report")),
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    out = done.stdout
-    assert done.returncode == 0, out + done.stderr
+    out = _replay(tmp_path, AIMED)
     assert "waited: a provider call in flight" in out  # worker-1's
     assert "not reached within 2s: a provider call of worker-2 in flight; going on" in out
     assert "waited: a provider call of worker-2 in flight" in out
