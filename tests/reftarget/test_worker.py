@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from dataclasses import replace
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from reftarget import defects
 from reftarget.config import Settings
+from reftarget.worker.loop import Worker
 
 from harness.faults.provider.model import Outcome
 from tests.reftarget.helpers import (
@@ -403,3 +405,29 @@ def test_a_restarted_worker_resumes_its_own_interrupted_item_first(
     seq_of = {str(i["id"]): s for s, i in items_of(settings.database_url, bid).items()}
     assert [seq_of[e.item_id] for e in calls(provider)] == [3, 4, 5]
     assert logs.events("worker.adopted")[0]["items"] == 1
+
+
+def test_a_worker_stopped_while_paging_exits_cleanly(settings: Settings, provider: Any) -> None:
+    """SIGTERM (``stop``) during a never-ending listing ends the run with 0, not an exception
+    (the defect keeps it paging, so the stop lands mid-pagination however slow the machine)."""
+    defects.activate(["unbounded_pagination"])
+    provider.configure(listing_page_size=1, listing_never_ending=True)
+    create_batch(settings, 0, source="listing")
+    worker = Worker(replace(settings, pagination_max_pages=3))
+    outcome: list[object] = []
+    thread = threading.Thread(target=lambda: outcome.append(_run(worker)), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: len([e for e in provider.ledger() if e.kind == "listing"]) > 3, what="paging")
+    finally:
+        worker.stop.set()
+        thread.join(timeout=20)
+    provider.configure(listing_never_ending=False, listing_total=1)
+    assert outcome == [0]
+
+
+def _run(worker: Worker) -> object:
+    try:
+        return worker.run()
+    except Exception as exc:  # the outcome the test must not see
+        return exc
