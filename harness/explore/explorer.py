@@ -165,7 +165,7 @@ class Explorer:
             return hit
 
         shift = 0.0  # where the found round starts in the replayed schedule
-        for candidate, what in self._replays():
+        for candidate, what in self._replays(check):
             self.say(f"replaying {what} on a fresh stack ({candidate.describe()})...")
             self.confirm_replays += 1
             if fails(candidate):
@@ -183,12 +183,11 @@ class Explorer:
         self._save(violation)
         return True
 
-    def _replays(self) -> list[tuple[Schedule, str]]:
-        """The candidate replays of the found round, in the order they are tried."""
+    def _replays(self, check: str) -> list[tuple[Schedule, str]]:
+        """The candidate replays of the found round (violating ``check``), in the order they are tried."""
         assert self.found is not None
         found, load = self.found.schedule, self.plan.load
-        violation = checks_mod.chosen(self.found.violations)
-        if violation is not None and violation.check in checks_mod.THRESHOLDED:
+        if check in checks_mod.THRESHOLDED:
             found = replace(found, linger_s=float(self.plan.target.timing.bounds()["max_duration_s"]))
         out = [(found, f"round {found.round} without load")]
         if load:
