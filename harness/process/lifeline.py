@@ -10,7 +10,9 @@ neither covers every case alone:
   reap it). The kernel ties the binding to the *thread* that forked, not the process, so it is only
   armed from the main thread: a service restarted by a timer or pool thread would otherwise be
   killed when that thread ends. The setting survives ``exec`` and is armed after ``Popen``'s
-  ``user=`` switch (a credential change would clear it).
+  ``user=`` switch (a credential change would clear it). A catchable signal is reset to its default
+  action in the child first: a parent started in the background ignores SIGINT, the child would
+  inherit that across ``exec`` and shrug off the kernel's signal until it set a handler of its own.
 * :class:`Lifeline` is a pipe whose write end only the parent holds; the child watches the read end
   and sees EOF when the parent is gone, however it died and on any OS. It lets a child that must
   clean up (the audit's pytest child) notice, and bound how long its clean-up may take.
@@ -60,8 +62,11 @@ def die_with_parent(sig: signal.Signals = signal.SIGKILL) -> Callable[[], None] 
     if prctl is None or threading.current_thread() is not threading.main_thread():
         return None
     parent, signum = os.getpid(), int(sig)
+    catchable = sig not in (signal.SIGKILL, signal.SIGSTOP)
 
     def arm() -> None:  # runs in the forked child before exec: no imports, no locks
+        if catchable:  # an ignored signal stays ignored across exec: the binding would do nothing
+            signal.signal(signum, signal.SIG_DFL)
         prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
         if os.getppid() != parent:  # the parent died before the binding existed: do not run unbound
             os._exit(ORPHANED_AT_START)

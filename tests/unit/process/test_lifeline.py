@@ -24,6 +24,7 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR
 PARENT = """
 import signal, subprocess, sys, time
 from harness.process.lifeline import die_with_parent
+{prelude}
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True,
                          preexec_fn={preexec})
 print(child.pid, flush=True)
@@ -31,9 +32,9 @@ time.sleep(60)
 """
 
 
-def _spawn_parent(preexec: str) -> tuple[subprocess.Popen[str], int]:
+def _spawn_parent(preexec: str, prelude: str = "") -> tuple[subprocess.Popen[str], int]:
     parent = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(PARENT.format(preexec=preexec))],
+        [sys.executable, "-c", textwrap.dedent(PARENT.format(preexec=preexec, prelude=prelude))],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -53,6 +54,18 @@ def _gone_within(pid: int, start: int | None, seconds: float) -> bool:
 @linux_only
 def test_a_bound_child_dies_when_its_parent_is_sigkilled() -> None:
     parent, child = _spawn_parent("die_with_parent(signal.SIGKILL)")
+    start = process_start_time(child)
+    parent.kill()
+    parent.wait()
+    assert _gone_within(child, start, 5.0)
+
+
+@linux_only
+def test_a_child_bound_by_sigint_dies_even_when_its_parent_ignores_sigint() -> None:
+    # A parent started in the background (``chaos-audit run &``, an xdist worker) ignores SIGINT,
+    # and an ignored disposition survives exec: the child would ignore the kernel's signal too and
+    # run on, unbound, until it set its own handler.
+    parent, child = _spawn_parent("die_with_parent(signal.SIGINT)", "signal.signal(signal.SIGINT, signal.SIG_IGN)")
     start = process_start_time(child)
     parent.kill()
     parent.wait()
