@@ -65,7 +65,9 @@ def test_a_child_bound_by_sigint_dies_even_when_its_parent_ignores_sigint() -> N
     # A parent started in the background (``chaos-audit run &``, an xdist worker) ignores SIGINT,
     # and an ignored disposition survives exec: the child would ignore the kernel's signal too and
     # run on, unbound, until it set its own handler.
-    parent, child = _spawn_parent("die_with_parent(signal.SIGINT)", "signal.signal(signal.SIGINT, signal.SIG_IGN)")
+    parent, child = _spawn_parent(
+        "die_with_parent(signal.SIGINT)", "signal.signal(signal.SIGINT, signal.SIG_IGN)"
+    )
     start = process_start_time(child)
     parent.kill()
     parent.wait()
