@@ -217,6 +217,8 @@ class Explorer:
     def _save(self, violation: checks_mod.Violation) -> None:
         assert self.shrunk is not None
         check = violation.check
+        if self.confirmed and self.minimal is not None:  # its heals wait for what they brought about
+            self.shrunk.schedule = self.shrunk.schedule.with_effects(self.minimal.observed)
         minimal = self.shrunk.schedule
         text = script_text(
             minimal,

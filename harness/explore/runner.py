@@ -10,6 +10,7 @@ terminal, at most ``settle_s``), then the end-state checks.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -48,6 +49,8 @@ class RoundResult:
     session: Session | None = None
     #: the provider's ledger at the end of the round (for the report's timeline)
     ledger: list[dict[str, object]] = field(default_factory=list)
+    #: the round's item states just before each fault line ran (:meth:`Schedule.with_effects`)
+    observed: dict[tuple[str, int], Counter[str]] = field(default_factory=dict)
 
     @property
     def violated(self) -> bool:
@@ -80,11 +83,13 @@ def run_round(
 
     checker = ContinuousChecker(session, started=started, interval=interval, on_checked=checked).start()
     try:
-        for gap, line in schedule.steps():
+        for gap, line, tag in schedule.tagged_steps():
             if checker.violated.wait(gap) or stop():
                 break
             cmd = parse(line, names)
             assert cmd is not None
+            if tag is not None:
+                result.observed[tag] = session.own_snapshot().item_states()
             try:
                 session.run(cmd)
             except CommandError as exc:
@@ -95,6 +100,7 @@ def run_round(
                 counters.ops += 1
     finally:
         checker.stop()
+        _observe_cut(session, result)
         result.violations += checker.found
         errors = faults_mod.heal_everything(session)
         result.failed += [f"heal all: {e}" for e in errors]
@@ -110,6 +116,16 @@ def run_round(
     if not keep_session:
         session.close()
     return result
+
+
+def _observe_cut(session: Session, result: RoundResult) -> None:
+    """A round cut short (a mid-fault violation) never ran the heals of the faults still active:
+    the states at the cut are what those faults had brought about when they were healed."""
+    cut: Counter[str] | None = None
+    for kind, fault in list(result.observed):
+        if kind == "inject" and ("heal", fault) not in result.observed:
+            cut = session.own_snapshot().item_states() if cut is None else cut
+            result.observed[("heal", fault)] = cut
 
 
 def _end_state(session: Session, schedule: Schedule, started: float) -> list[Violation]:

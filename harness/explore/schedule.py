@@ -12,12 +12,21 @@ from the starts that are left.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from harness.explore.nemesis import pacing
 
 #: workload verbs; ``start`` creates a batch of ``size`` items, the others act on batch ``ref``
 OP_VERBS = ("start", "retry", "cancel", "retrigger")
+#: item states a fault can bring about that a heal may wait for (see :meth:`Schedule.with_effects`)
+EFFECT_STATES = ("failed", "dead", "timeout")
+#: how long a heal waits for its fault's effect before the replay gives up on it (a state wait:
+#: the script stops there, it did not reproduce)
+EFFECT_TIMEOUT = "20s"
+#: which fault line a step is: ("inject" | "heal", the fault's id), None for ops and pacing
+Tag = tuple[str, int] | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +51,9 @@ class Fault:
     subject: str  #: what the fault holds exclusively (a service, a link's client, core, provider)
     inject: str
     heal: str | None
+    #: an item state the heal waits for (``wait STATE``): what the fault had brought about when it
+    #: was healed in the replay that failed, so a slower replay holds it until the same effect
+    until: str | None = None
 
     @property
     def label(self) -> str:
@@ -74,38 +86,66 @@ class Schedule:
         """(time, line) of every op and every fault's injection and heal (each with its pacing
         line, :func:`~harness.explore.nemesis.pacing`), in time order; a heal sorts before an
         injection at the same moment (a subject is never faulted twice)."""
+        return [(t, line) for t, line, _ in self.tagged_events()]
+
+    def tagged_events(self) -> list[tuple[float, str, Tag]]:
+        """:meth:`events`, each with the fault line it is (:data:`Tag`)."""
         starts = [o for o in self.ops if o.verb == "start"]
         number = {o.id: n for n, o in enumerate(starts, 1)}
-        out: list[tuple[float, int, str]] = []
+        out: list[tuple[float, int, str, Tag]] = []
         if self.load_rps:
-            out.append((0.0, -2, f"load {self.load_rps:g}"))
+            out.append((0.0, -2, f"load {self.load_rps:g}", None))
         if self.baseline_ms:
-            out.append((0.0, -1, f"provider baseline {self.baseline_ms}ms"))
+            out.append((0.0, -1, f"provider baseline {self.baseline_ms}ms", None))
         for op in self.ops:
             if op.verb == "start":
-                out.append((op.at, 2, f"start batch {op.size}"))
+                out.append((op.at, 2, f"start batch {op.size}", None))
             elif op.ref in number:
-                out.append((op.at, 2, f"{op.verb} {number[op.ref]}"))
+                out.append((op.at, 2, f"{op.verb} {number[op.ref]}", None))
         for f in self.faults:
             before, before_heal = pacing(f.kind, f.subject)
             if before is not None:  # the same moment and rank: the stable sort keeps it just before
-                out.append((f.at, 1, before))
-            out.append((f.at, 1, f.inject))
+                out.append((f.at, 1, before, None))
+            out.append((f.at, 1, f.inject, ("inject", f.id)))
             if f.heal is not None:
                 healed = min(f.at + f.hold, self.length_s)
                 if before_heal is not None:
-                    out.append((healed, 0, before_heal))
-                out.append((healed, 0, f.heal))
-        return [(t, line) for t, _, line in sorted(out, key=lambda e: (e[0], e[1]))]
+                    out.append((healed, 0, before_heal, None))
+                if f.until is not None:
+                    out.append((healed, 0, f"wait {f.until} {EFFECT_TIMEOUT}", None))
+                out.append((healed, 0, f.heal, ("heal", f.id)))
+        return [(t, line, tag) for t, _, line, tag in sorted(out, key=lambda e: (e[0], e[1]))]
 
     def steps(self) -> list[tuple[float, str]]:
         """(gap before the line, line): what the runner and a script run, one after the other."""
-        out: list[tuple[float, str]] = []
+        return [(gap, line) for gap, line, _ in self.tagged_steps()]
+
+    def tagged_steps(self) -> list[tuple[float, str, Tag]]:
+        """:meth:`steps`, each with the fault line it is (:data:`Tag`)."""
+        out: list[tuple[float, str, Tag]] = []
         previous = 0.0
-        for t, line in self.events():
-            out.append((max(0.0, t - previous), line))
+        for t, line, tag in self.tagged_events():
+            out.append((max(0.0, t - previous), line, tag))
             previous = max(previous, t)
         return out
+
+    def with_effects(self, observed: Mapping[tuple[str, int], Counter[str]]) -> Schedule:
+        """This schedule with each heal waiting for its fault's effect, as a failing replay saw it.
+
+        ``observed``: the item states just before each fault line ran (:data:`Tag` -> counts). A
+        state of :data:`EFFECT_STATES` absent when the fault was injected and present when it was
+        healed is what the fault brought about (an outage held until an item exhausted its tries).
+        A replay on a slower machine would heal after the same seconds but before that effect, and
+        not fail: the heal waits for the state instead (an observed point, not a longer sleep).
+        """
+        faults = []
+        for f in self.faults:
+            before, at_heal = observed.get(("inject", f.id)), observed.get(("heal", f.id))
+            if f.heal is not None and f.until is None and before is not None and at_heal is not None:
+                new = [s for s in EFFECT_STATES if not before[s] and at_heal[s]]
+                f = replace(f, until=new[0]) if new else f
+            faults.append(f)
+        return replace(self, faults=tuple(faults))
 
     def ending(self) -> list[str]:
         """The lines after the round: heal everything, the quiet period, the end-state checks."""

@@ -8,6 +8,7 @@ only when its schedule runs the load (``load_rps``), as ``no_lease_expiry`` did 
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -93,7 +94,7 @@ def test_without_load_in_the_exploration_there_is_no_loaded_replay(
     monkeypatch.setattr(explorer_mod, "run_round", runner)
     explorer = explorer_mod.Explorer(_plan(tmp_path, load=0.0), say=lambda text: None)
     explorer.found = RoundResult(schedule=_round(), violations=[_violation()])
-    assert explorer._shrink(_Stacks()) is False
+    assert explorer._shrink(_Stacks()) is False  # type: ignore[arg-type]
     assert [s.load_rps for s in replayed] == [0.0] and not explorer.needs_load
 
 
@@ -136,3 +137,25 @@ def test_two_rounds_joined_keep_their_moments_heals_and_references() -> None:
     lines = [line for _, line in joined.steps()]
     assert lines.index("heal api") < lines.index("start batch 1")  # round 4's pause healed within it
     assert "retry 2" in lines  # the retry still names its own batch (the second started)
+
+
+def test_the_saved_reproducer_heals_an_outage_only_once_it_brought_about_what_it_did(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen on a busy runner: a 503 outage shrunk to 2.7 s failed an item in the failing replay,
+    but the saved script healed it after the same 2.7 s while the item was still retrying."""
+    outage = Fault(id=0, at=1.0, hold=2.0, kind="provider", subject="provider", inject="provider 503",
+                   heal="heal provider")  # fmt: skip
+    found = replace(_round(), faults=(outage,))
+
+    def runner(stack: object, schedule: Schedule, **kwargs: object) -> RoundResult:
+        fails = bool(schedule.faults)
+        observed = {("inject", 0): Counter(processing=3), ("heal", 0): Counter(failed=1, retrying=2)}
+        return RoundResult(schedule=schedule, violations=[_violation()] if fails else [], observed=observed)
+
+    monkeypatch.setattr(explorer_mod, "run_round", runner)
+    explorer = explorer_mod.Explorer(_plan(tmp_path, load=0.0), say=lambda text: None)
+    explorer.found = RoundResult(schedule=found, violations=[_violation()])
+    assert explorer._shrink(_Stacks()) is True  # type: ignore[arg-type]
+    commands = [line for line in (tmp_path / "reproducer.txt").read_text().splitlines() if line[:1] != "#"]
+    assert commands[commands.index("heal provider") - 1] == "wait failed 20s"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 from harness.explore.reproducer import save, script_lines, script_text
+from harness.explore.runner import RoundResult, _observe_cut
 from harness.explore.schedule import Fault, Op, Schedule
 from harness.session.grammar import Names, parse
 from harness.session.script import load_script
@@ -81,3 +85,43 @@ def test_a_round_replayed_under_load_starts_the_load_first() -> None:
     )  # kept by shrinking
     for line in lines:
         assert parse(line, NAMES) is not None
+
+
+def test_a_heal_waits_for_the_state_its_fault_brought_about_in_the_failing_replay() -> None:
+    # The replay that failed saw an item fail while the outage was on: a slower replay healing
+    # after the same seconds would heal before it (the item still retrying) and pass.
+    observed = {
+        ("inject", 0): Counter(queued=4),
+        ("heal", 0): Counter(failed=1, retrying=3),
+        ("inject", 1): Counter(failed=1, retrying=3),
+    }
+    paced = _schedule().with_effects(observed)
+    assert [f.until for f in paced.faults] == ["failed", None]  # the restart has no heal to pace
+    lines = script_lines(paced, "completed_batch_with_failed_items")
+    assert lines[lines.index("heal provider") - 2 : lines.index("heal provider")] == [
+        "wait hit 5s",
+        "wait failed 20s",
+    ]
+    for line in lines:
+        assert parse(line, NAMES) is not None
+    assert paced.without_faults({1}).faults[0].until == "failed"  # shrinking keeps it
+
+
+def test_a_state_present_before_the_fault_is_not_its_effect() -> None:
+    observed = {("inject", 0): Counter(failed=1), ("heal", 0): Counter(failed=2)}
+    assert [f.until for f in _schedule().with_effects(observed).faults] == [None, None]
+    assert _schedule().with_effects({}).events() == _schedule().events()  # nothing seen, nothing paced
+
+
+def test_a_round_cut_mid_fault_takes_the_states_at_the_cut_as_its_active_faults_effect() -> None:
+    # A mid-fault violation stops the round before the outage's heal line ever runs.
+    class _Session:
+        def own_snapshot(self) -> Any:
+            return SimpleNamespace(item_states=lambda: Counter(failed=1))
+
+    result = RoundResult(schedule=_schedule(), observed={("inject", 0): Counter(), ("inject", 1): Counter(),
+                                                         ("heal", 1): Counter()})  # fmt: skip
+    _observe_cut(_Session(), result)  # type: ignore[arg-type]
+    assert result.observed[("heal", 0)] == Counter(failed=1)
+    assert result.observed[("heal", 1)] == Counter()  # its heal ran: what it saw then stays
+    assert [f.until for f in _schedule().with_effects(result.observed).faults] == ["failed", None]

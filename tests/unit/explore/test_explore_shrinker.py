@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from harness.explore.schedule import Fault, Op, Schedule
 from harness.explore.shrinker import shrink
 
@@ -22,7 +24,7 @@ def _schedule(n_faults: int = 8) -> Schedule:
     return Schedule(seed=1, round=1, length_s=16.0, settle_s=5.0, ops=ops, faults=faults)
 
 
-def _needs(*injects: str):
+def _needs(*injects: str) -> tuple[Callable[[Schedule], bool], list[Schedule]]:
     calls: list[Schedule] = []
 
     def fails(s: Schedule) -> bool:
