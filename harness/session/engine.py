@@ -92,6 +92,11 @@ class Session:
     def sampler(self) -> StateSampler | None:
         return self.life.sampler
 
+    @property
+    def sampled(self) -> bool:
+        """The item states come from the sampler (else from the target's API, see :meth:`snapshot`)."""
+        return self.sampler is not None and self.sampler.items_sql is not None
+
     # -- running commands ---------------------------------------------------------------------------
     def run(self, cmd: Command) -> list[str]:
         """Run one command; returns the lines to show. Raises CommandError for a refused command."""
@@ -136,10 +141,11 @@ class Session:
         return sorted(out, key=lambda f: f.since)
 
     def snapshot(self) -> view.Snapshot:
-        """The latest states: sampled from the database, or (no sampler, e.g. someone's staging
-        database without its own ``database.observations.items``) read through the target's API
-        for this session's batches."""
-        if self.sampler is not None or self.client is None:
+        """The latest states: sampled from the database, or read through the target's API for this
+        session's batches where nothing samples the items: someone's staging database without its
+        own ``database.observations.items``, a target described by its HTTP API alone or answering
+        through an adapter (its sampler has no items query and would leave the session blind)."""
+        if self.sampled or self.client is None:
             return view.snapshot(self.history)
         snap = view.Snapshot()
         for batch in self.batches:
@@ -401,7 +407,7 @@ class Session:
         self.load = Load(
             self.target, self.stack.api_url, rate=cmd.rate, workers=0, out_dir=self._load_dir.path
         ).start()
-        if self.sampler is not None:
+        if self.sampled:  # only the database shows the load's batches
             self._await_load(before)
         return [*out, f"load: {cmd.rate:g} new batches per second"]
 

@@ -7,7 +7,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import yaml
+
 from tests.cli_runs import chaos_audit
+
+#: the reference target described by its HTTP API alone (tests/integration/minimal)
+HTTP_ONLY = Path(__file__).parents[1] / "minimal" / "target.yaml"
 
 #: ten items on two workers take five rounds of 300 ms calls: once the first call is in flight,
 #: calls still arrive after the provider fault is injected, however slow the machine
@@ -25,12 +30,12 @@ wait done 60s
 """
 
 
-def _replay(tmp_path: Path, text: str) -> str:
+def _replay(tmp_path: Path, text: str, *args: str) -> str:
     """The script's console output; the script must end without error."""
     script = tmp_path / "script.txt"
     script.write_text(text)
     done = subprocess.run(
-        chaos_audit("session", "--script", str(script), "--report-dir", str(tmp_path / "report")),
+        chaos_audit("session", "--script", str(script), "--report-dir", str(tmp_path / "report"), *args),
         capture_output=True,
         text=True,
         timeout=240,
@@ -68,4 +73,28 @@ def test_a_wait_for_one_workers_call_ignores_the_other_workers_calls(tmp_path: P
     out = _replay(tmp_path, AIMED)
     assert "waited: a provider call in flight" in out  # worker-1's
     assert "not reached within 2s: a provider call of worker-2 in flight; going on" in out
+    assert "waited: a provider call of worker-2 in flight" in out
+
+
+#: the same pause, on a target file that does not say who holds an item
+UNAIMED = """\
+provider baseline 300ms
+pause worker-2
+start batch 10
+wait inflight worker-2 20s
+heal all
+wait done 60s
+"""
+
+
+def test_where_the_target_does_not_say_who_holds_an_item_any_call_will_do(tmp_path: Path) -> None:
+    # worker-2 is paused throughout, so the call that releases the wait is worker-1's: the documented
+    # fallback (README, "Faults are paced onto work"), not a wait that could never return. And
+    # ``wait done`` returns: with no items query to sample, the session reads the states through
+    # the target's API (it used to show "no items yet" forever)
+    data = yaml.safe_load(HTTP_ONLY.read_text())
+    del data["observe"]["item_fields"]["holder"]
+    target = tmp_path / "target.yaml"
+    target.write_text(yaml.safe_dump(data))
+    out = _replay(tmp_path, UNAIMED, "--target", str(target))
     assert "waited: a provider call of worker-2 in flight" in out
