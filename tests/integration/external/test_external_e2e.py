@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from independent import ROOT, WORKERS, IndependentStack
+from independent import ROOT, TIMING, WORKERS, IndependentStack, at_once, stacks_up
 
 from harness.faults.proxy.client import ProxyClient
 from harness.process.pidfiles import PidFiles
@@ -61,16 +61,30 @@ def test_audit_of_a_running_stack_decides_kills_and_catches_a_defect(
     assert defect == {"TEST-RR-006": "fail"}, defect
 
 
-def test_scenarios_wait_for_the_stacks_own_timings_and_still_catch_their_defects(
-    staging: IndependentStack, tmp_path: Path
-) -> None:
-    # the stack's 30 s deadline and 1 s lease, which the harness cannot change: RR-005 runs into the
+#: the stack's own deadline and maximum duration: longer than the 5 s and 1 s the harness would set,
+#: which a running stack keeps (waitable), and short enough that the audit waits seconds, not a minute
+OWN_TIMING = {**TIMING, "batch_deadline_s": 12, "max_duration_s": 4}
+
+
+def test_scenarios_wait_for_the_stacks_own_timings_and_still_catch_their_defects(tmp_path: Path) -> None:
+    # the stack's 12 s deadline and 1 s lease, which the harness cannot change: RR-005 runs into the
     # real deadline, WR-004 starts the API before its worker so the short lease cannot stand in for
-    # start-up recovery (tests/integration/external/measure.py audits all 34 the same way)
+    # start-up recovery (tests/integration/external/measure.py audits all 34 the same way). The
+    # correct stack and the defective one are two stacks audited side by side: both mostly wait.
     only = "TEST-RR-005,TEST-WR-004"
-    assert staging.audit(only, tmp_path / "correct") == {"TEST-RR-005": "pass", "TEST-WR-004": "pass"}
-    staging.restart_app(defects="no_timeout_state,no_startup_recovery")
-    assert staging.audit(only, tmp_path / "defect") == {"TEST-RR-005": "fail", "TEST-WR-004": "fail"}
+    correct = IndependentStack(tmp_path / "correct-stack", timing=OWN_TIMING)
+    defective = IndependentStack(
+        tmp_path / "defect-stack", timing=OWN_TIMING, defects="no_timeout_state,no_startup_recovery"
+    )
+    with stacks_up(correct, defective):
+        verdicts = at_once(
+            [
+                lambda: correct.audit(only, tmp_path / "correct"),
+                lambda: defective.audit(only, tmp_path / "defect"),
+            ]
+        )
+    assert verdicts[0] == {"TEST-RR-005": "pass", "TEST-WR-004": "pass"}, verdicts
+    assert verdicts[1] == {"TEST-RR-005": "fail", "TEST-WR-004": "fail"}, verdicts
 
 
 def test_heal_after_a_run_sigkilled_mid_fault_leaves_nothing_injected(
