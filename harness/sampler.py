@@ -103,7 +103,8 @@ class StateSampler:
         try:
             rows, batches = self._query(dsn)
         except Exception as exc:  # a dead, paused or unmigrated database: note it and carry on
-            self._close()
+            if not _schema_missing(exc):  # before the target migrates, the connection is fine:
+                self._close()  # reconnecting every 50 ms until then cost a backend each time
             self.errors += 1
             self._mark_down(exc)
             return time.monotonic() - began
@@ -156,3 +157,10 @@ class StateSampler:
         if conn is not None:
             with contextlib.suppress(Exception):  # closing a broken connection may fail; it is gone anyway
                 conn.close()
+
+
+def _schema_missing(exc: BaseException) -> bool:
+    """The query's table or column does not exist (yet): the connection itself is intact."""
+    import psycopg
+
+    return isinstance(exc, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn))

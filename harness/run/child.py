@@ -35,7 +35,7 @@ from typing import Any
 from harness.process.lifeline import Lifeline, die_with_parent
 from harness.process.pidfiles import PidFiles
 from harness.process.signals import shield_interrupts
-from harness.run.plan import RunPlan
+from harness.run.plan import RunPlan, modules_of
 
 STOP_GRACE_S = 30.0
 SCENARIO_TIMEOUT_S = 600
@@ -75,7 +75,7 @@ def pytest_argv(
         sys.executable,
         "-m",
         "pytest",
-        str(plan.scenarios_dir),
+        *_collected(plan),
         *(arg for name in _child_plugins() for arg in ("-p", name)),
         "-p",
         "no:cacheprovider",
@@ -113,6 +113,12 @@ def pytest_argv(
     if parent_fd is not None:
         argv += ["--chaos-parent-fd", str(parent_fd)]
     return argv
+
+
+def _collected(plan: RunPlan) -> list[str]:
+    """What the child collects: the modules of the scenarios it runs, else the whole folder."""
+    modules = modules_of(plan.scenarios_dir, plan.only) if plan.only else None
+    return [str(m) for m in modules] if modules else [str(plan.scenarios_dir)]
 
 
 def _child_plugins() -> tuple[str, ...]:

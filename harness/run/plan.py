@@ -13,6 +13,7 @@ import importlib.util
 import os
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,10 +105,28 @@ def scenarios_dir() -> Path:
 
 def built_ids(directory: Path) -> set[str]:
     """Audit ids that scenario modules in ``directory`` declare (a cheap scan; nothing is imported)."""
-    found: set[str] = set()
-    for path in directory.glob("test_*.py"):
+    return {i for ids in _declared(directory).values() for i in ids}
+
+
+def modules_of(directory: Path, ids: Sequence[str]) -> list[Path] | None:
+    """The scenario modules in ``directory`` that declare ``ids``, in file order; ``None`` when an id
+    is declared by none (then the whole folder is collected and the run reports it as it always has).
+
+    A pytest child given only these imports and collects nothing else: collecting every module took
+    about 0.5 s of CPU per child, and a matrix starts one child per defect row.
+    """
+    declared = _declared(directory)
+    wanted = {i.upper() for i in ids}
+    if not wanted <= {i for found in declared.values() for i in found}:
+        return None
+    return [path for path, found in declared.items() if wanted & found]
+
+
+def _declared(directory: Path) -> dict[Path, set[str]]:
+    found: dict[Path, set[str]] = {}
+    for path in sorted(directory.glob("test_*.py")):
         try:
-            found.update(_ID_IN_SOURCE.findall(path.read_text(errors="replace")))
+            found[path] = set(_ID_IN_SOURCE.findall(path.read_text(errors="replace")))
         except OSError:
             continue
     return found

@@ -113,6 +113,30 @@ def test_the_child_runs_the_scenarios_isolated_from_ini_files_and_env(
     assert env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] == "1"  # only the plugins named on its command line
 
 
+def test_the_child_collects_only_the_modules_of_the_scenarios_it_runs(
+    scenarios: Path, tmp_path: Path
+) -> None:
+    (scenarios / "test_other.py").write_text(
+        '@pytest.mark.audit(id="TEST-RR-W02", title="t", task="x", severity="HIGH")\n'
+        '@pytest.mark.audit(id="TEST-RR-W03", title="t", task="x", severity="HIGH")\n'
+    )
+
+    def collected(*only: str) -> list[str]:
+        argv = pytest_argv(
+            build_plan(_args("--only", ",".join(only), "--report-dir", str(tmp_path))), tmp_path / "p"
+        )
+        return argv[3 : argv.index("-p")]
+
+    assert collected("TEST-RR-W03") == [str(scenarios / "test_other.py")]
+    assert collected("TEST-RR-W01", "TEST-RR-W02") == [
+        str(scenarios / "test_extra.py"),
+        str(scenarios / "test_other.py"),
+    ]
+    # an id no module declares (a catalogue scenario not built here): the whole folder, reported as before
+    assert collected("TEST-RR-W01", "TEST-RR-004") == [str(scenarios)]
+    assert pytest_argv(build_plan(_args("--report-dir", str(tmp_path))), tmp_path / "p")[3] == str(scenarios)
+
+
 def test_progress_tail_returns_only_complete_lines(tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
     tail = ProgressTail(path)
