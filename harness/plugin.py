@@ -80,7 +80,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+#: interrupts this process's session has seen (``pytest_keyboard_interrupt`` gets no config to
+#: stash them on)
+_INTERRUPTS: list[bool] = []
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _INTERRUPTS.clear()  # a second session in one process (pytester in-process) starts afresh
     config.addinivalue_line(
         "markers", "audit(id, title, task, severity): an audit scenario of docs/scenarios.md"
     )
@@ -422,6 +428,18 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         announce(item.config, record)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """Note the interrupt before pytest's terminal reporter renders it.
+
+    That rendering can itself fail: on CPython 3.11 a SIGINT that lands on an instruction without a
+    line number gives a traceback entry whose ``tb_lineno`` is None, pytest's ``getrepr`` raises
+    ``TypeError`` on it, and the session then finishes with exit status 0, as if the audit had run
+    to its end (seen once: a run SIGKILLed mid-partition recorded ``interrupted: false``).
+    """
+    _INTERRUPTS.append(True)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     report_dir = config.getoption("--chaos-report-dir")
@@ -438,7 +456,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "defects": [d for d in config.getoption("--chaos-defect").split(",") if d],
         "only": sorted(_only(config)),
         "exitstatus": int(exitstatus),
-        "interrupted": int(exitstatus) == int(pytest.ExitCode.INTERRUPTED),
+        "interrupted": int(exitstatus) == int(pytest.ExitCode.INTERRUPTED) or bool(_INTERRUPTS),
         "collected": config.stash[COLLECTED_KEY],
         "collection_errors": _collection_errors(config),
         "scenarios": config.stash[RECORD_KEY],

@@ -197,3 +197,32 @@ def test_evidence_is_judged_by_the_check_of_its_name(pytester: pytest.Pytester) 
     (record,) = json.loads((report_dir / "run.json").read_text())["scenarios"]
     assert record["evidence"]["item_error"] == {"value": "boom", "expected": "names timeout", "holds": False}
     assert "holds" not in record["evidence"]["note"] and record["evidence"]["said"]["holds"] is True
+
+
+INTERRUPTED = """
+import pytest
+
+
+@pytest.mark.audit(id="TEST-X-001", title="t", task="x", severity="HIGH")
+def test_interrupted(audit):
+    raise KeyboardInterrupt
+"""
+
+#: what pytest's terminal reporter does when the interrupt's traceback has an entry without a line
+#: number (CPython 3.11, a SIGINT landing on such an instruction): its ``getrepr`` raises
+REPORTER_CRASH = """
+def pytest_keyboard_interrupt(excinfo):
+    raise TypeError("unsupported operand type(s) for -: 'NoneType' and 'int'")
+"""
+
+
+@pytest.mark.parametrize("reporter_crashes", [False, True])
+def test_an_interrupted_session_is_recorded_as_interrupted(
+    pytester: pytest.Pytester, reporter_crashes: bool
+) -> None:
+    pytester.makeconftest(FAKE_STACK + (REPORTER_CRASH if reporter_crashes else ""))
+    pytester.makepyfile(test_scenarios=INTERRUPTED)
+    report_dir = pytester.path / "report"
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "--chaos-report-dir", str(report_dir))
+    record = json.loads((report_dir / "run.json").read_text())
+    assert record["interrupted"] is True, record["exitstatus"]
