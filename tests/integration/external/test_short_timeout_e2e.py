@@ -56,15 +56,15 @@ def test_held_call_scenarios_catch_their_defects(
     a scenario to its bound (RR-007's progress never settles) overlap with the others' audits."""
     assert all(defect in BY_ID[sid].defects for sid, defect in HELD_CALL.items())
 
-    def audit_with(sid: str, defect: str) -> Callable[[IndependentStack], tuple[str, dict[str, str]]]:
-        def job(stack: IndependentStack) -> tuple[str, dict[str, str]]:
+    def audit_with(sid: str, defect: str) -> Callable[[IndependentStack], dict[str, str]]:
+        def job(stack: IndependentStack) -> dict[str, str]:
             stack.restart_app(defects=defect)
-            return defect, stack.audit(sid, tmp_path / defect)
+            return stack.audit(sid, tmp_path / defect)
 
         return job
 
     second = IndependentStack(tmp_path_factory.mktemp("short-timeout-2"), timing=SHORT_TIMEOUT)
     with stacks_up(second):
         caught = sweep([short_stack, second], [audit_with(sid, d) for sid, d in HELD_CALL.items()])
-    for (sid, defect), (_, verdicts) in zip(HELD_CALL.items(), caught, strict=True):
+    for (sid, defect), verdicts in zip(HELD_CALL.items(), caught, strict=True):
         assert verdicts == {sid: "fail"}, (defect, verdicts)
