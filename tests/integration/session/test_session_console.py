@@ -41,6 +41,10 @@ def test_a_game_day_at_the_console(session_env: SessionEnv) -> None:
         child.send("worker-9\r")
         child.expect_exact("unknown service 'worker-9' (services: api, db, provider, worker-1, worker-2)")
         wait_prompt(child)
+        # the provider holds every call: an item stays processing until the hang is healed, so the
+        # wait below sees one however fast or slow the machine is (without it, 20 quick items can
+        # all finish before the session samples one in processing)
+        command(child, "provider hang", "provider hangs until healed")
         command(child, "start batch 20", r"batch 1 started: \S+ \(20 items\)")
         command(child, "wait processing 30s", "an item is processing")
         command(child, "kill worker-1", "worker-1 killed")
@@ -49,6 +53,7 @@ def test_a_game_day_at_the_console(session_env: SessionEnv) -> None:
             "s1-worker-2-db:partition-downstream",
             "s1-worker-2-db:partition-upstream",
         ]
+        command(child, "heal provider", r"healed: provider_hang provider")
         command(child, "provider 500 for 1s", "provider answers 500 until|provider answers 500 for 1s")
         status = command(child, "status", r"faults: [^\r\n]*")
         assert "batch 1" in status and "items: 20" in status
@@ -93,10 +98,12 @@ def test_a_game_day_at_the_console(session_env: SessionEnv) -> None:
     assert sorted(p for p in started if p[0] != "kill") == sorted(healed)
     assert session_env.processes() == before == []
     script = [line for line in saved.read_text().splitlines() if not line.startswith(("#", "wait "))]
-    assert script[:5] == [
+    assert script[:7] == [
+        "provider hang",
         "start batch 20",
         "kill worker-1",
         "partition worker-2-db",
+        "heal provider",
         "provider 500 for 1s",
         "status",
     ]
@@ -141,7 +148,7 @@ def test_a_saved_script_replays_the_same_commands(session_env: SessionEnv) -> No
     script = session_env.scratch / "game-day.txt"
     script.write_text(
         "# chaos-audit session script; seed 4242\n"
-        "provider delay 300ms   # every call takes 300 ms: the sampler sees items processing\n"
+        "provider hang   # every call is held: items stay processing until heal provider\n"
         "start batch 6\n"
         "wait processing 30s\n"
         "kill worker-2   # mid-batch\n"
