@@ -67,11 +67,18 @@ def _running_stack_checks(target: Target, *, defects: Sequence[str], faults: boo
 
 
 def should_sample(backend: str, target: Target) -> bool:
-    """Sample states into the history, except on someone's running database with the default query.
+    """Sample states into the history, except on someone's running database with the default query,
+    and never where the target gives the sampler nothing to read.
 
     The default query reads every item; on an external (e.g. staging) database that could be
     millions of rows, so there the target file must opt in by giving ``database.observations.items``.
+    A target answered through an adapter, or with its item and batch observations switched off, has
+    no query to sample: a sampler would hold a database connection and poll nothing.
     """
+    from harness.target.observe import sample_queries
+
+    if not any(sample_queries(target).values()):
+        return False
     return get_backend(backend).starts_services or "items" in target.database.observations
 
 

@@ -55,6 +55,21 @@ def test_a_running_stack_is_sampled_only_when_its_file_gives_the_items_query() -
     assert should_sample("external", target) == ("items" in target.database.observations)
 
 
+def _observing(target: Any, observations: dict[str, str | None]) -> Any:
+    """The target with its database observations replaced."""
+    return target.model_copy(
+        update={"database": target.database.model_copy(update={"observations": observations})}
+    )
+
+
+def test_a_target_with_nothing_to_sample_gets_no_sampler() -> None:
+    target, _ = load_target(None)
+    blind = _observing(target, {"items": None, "batches": None})
+    assert not should_sample("local", blind) and not should_sample("external", blind)
+    batches_only = _observing(target, {**target.database.observations, "items": None})
+    assert should_sample("local", batches_only)  # its batch lanes are still worth a sampler
+
+
 def test_closing_heals_then_adds_the_ledger_and_saves_the_history(tmp_path: Path) -> None:
     stack = LedgerStack()
     life = Lifecycle(stack, History())  # type: ignore[arg-type]
