@@ -470,6 +470,12 @@ class Session:
                 snap = self.own_snapshot() if self.batches else self.snapshot()
                 if snap.all_done() if state == "done" else snap.item_states()[state] > 0:
                     return [f"waited: {'every item done' if state == 'done' else 'an item is ' + state}"]
+                if self._settled(snap):  # nothing can change any more: say so now, not at the timeout
+                    raise CommandError(
+                        f"no item will be {state}: every item of the session's batches is done "
+                        f"({self.summary()}); to meet items in flight, slow or hold the provider "
+                        "before starting the batch (provider baseline 300ms, provider hang)"
+                    )
             if time.monotonic() >= deadline:
                 if state is None:
                     return []
@@ -481,6 +487,16 @@ class Session:
                 time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
             finally:
                 self.lock.acquire()
+
+    def _settled(self, snap: view.Snapshot) -> bool:
+        """Every item of every batch this session started was seen, and each is in a terminal state:
+        no state but the ones they are in can be reached (a blocking wait runs no other command)."""
+        if not self.batches or not snap.all_done():
+            return False
+        return all(
+            len(snap.items.get(b, {})) >= size
+            for b, (_, size) in zip(self.batches, self.creates, strict=True)
+        )
 
     def _item_id(self, seq: int) -> str:
         if not self.batches:

@@ -69,7 +69,8 @@ HELP: dict[str, tuple[str, str]] = {
     "wait": (
         "wait DURATION | wait STATE|done|inflight|hit [TIMEOUT] | wait inflight SERVICE [TIMEOUT]",
         "pause a script, or wait until an item is in STATE (done: every item finished); default 30s. "
-        "States are sampled every 50 ms: a shorter one can be missed (slow the provider: provider delay). "
+        "States are sampled every 50 ms: a shorter one can be missed (slow the provider: provider baseline; "
+        "hold it: provider hang); once every item is done, a wait for a state none is in ends at once. "
         "inflight: until the provider has a call in flight (of the item SERVICE holds, where the "
         "target says who holds its items); hit: until the active provider fault answered a call "
         "(these two pace a fault; at their timeout the script goes on)",

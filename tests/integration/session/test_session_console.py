@@ -68,6 +68,13 @@ def test_a_game_day_at_the_console(session_env: SessionEnv) -> None:
         assert session_env.toxics() == []
         # a wait ends as soon as its condition holds: its bound is room for a loaded machine
         command(child, f"wait done {DONE_WITHIN_S}s", "every item done", timeout=DONE_WITHIN_S + 60)
+        # every item is done: a wait for a state none can reach again ends now, saying why, not
+        # after its 10 minutes (the expect's bound)
+        command(
+            child,
+            "wait processing 10m",
+            "no item will be processing: every item of the session's batches is done",
+        )
         # A worker killed at a random moment may have been billed for an item it never recorded: the
         # ledger checkers may then flag a duplicate call (the truth of this game day); the database's
         # impossible states must all be absent after healing.
