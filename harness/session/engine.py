@@ -62,6 +62,7 @@ class Session:
         self.batches: list[str] = []
         #: (idempotency key, size) of each batch this session created, in the order of ``batches``
         self.creates: list[tuple[str, int]] = []
+        self.retried = False  #: a ``retry`` was sent: failed items may be requeued at any later time
         #: each ``retrigger``: the batch it repeats and the batch the target answered
         self.retriggers: list[dict[str, Any]] = []
         self.checks: list[CheckResult] = []
@@ -231,6 +232,7 @@ class Session:
         n, batch = self._batch(cmd)
         assert self.client is not None
         answer = self.client.control("retry_failed", {"batch_id": batch})
+        self.retried = True
         return [f"retry {n}: HTTP {answer.status} {answer.body}"]
 
     def _do_cancel(self, cmd: Command) -> list[str]:
@@ -462,6 +464,7 @@ class Session:
         timeout, state = float(cmd.duration_s or 0), cmd.name
         deadline = time.monotonic() + timeout
         paced = _Pacing(self, str(state), service=cmd.target) if state in PACING_WAITS else None
+        began = self._samples()
         while True:
             if paced is not None:
                 if paced.reached():
@@ -470,7 +473,7 @@ class Session:
                 snap = self.own_snapshot() if self.batches else self.snapshot()
                 if snap.all_done() if state == "done" else snap.item_states()[state] > 0:
                     return [f"waited: {'every item done' if state == 'done' else 'an item is ' + state}"]
-                if self._settled(snap):  # nothing can change any more: say so now, not at the timeout
+                if self._fresh(began) and self._settled(snap):  # say so now, not at the timeout
                     raise CommandError(
                         f"no item will be {state}: every item of the session's batches is done "
                         f"({self.summary()}); to meet items in flight, slow or hold the provider "
@@ -488,10 +491,21 @@ class Session:
             finally:
                 self.lock.acquire()
 
+    def _samples(self) -> int | None:
+        """Samples taken so far (None: the states are read through the API, each snapshot of now)."""
+        return self.sampler.samples_taken if self.sampled and self.sampler is not None else None
+
+    def _fresh(self, began: int | None) -> bool:
+        """The snapshot holds states of after ``began`` (a sample count): the second sample since
+        then began after it (the first may have been under way, with the states of before)."""
+        now = self._samples()
+        return began is None or now is None or now >= began + 2
+
     def _settled(self, snap: view.Snapshot) -> bool:
         """Every item of every batch this session started was seen, and each is in a terminal state:
-        no state but the ones they are in can be reached (a blocking wait runs no other command)."""
-        if not self.batches or not snap.all_done():
+        no state but the ones they are in can be reached (a blocking wait runs no other command).
+        Not after a ``retry``: the target may requeue failed items later than it answers."""
+        if not self.batches or self.retried or not snap.all_done():
             return False
         return all(
             len(snap.items.get(b, {})) >= size
