@@ -21,21 +21,19 @@ from harness.checkers.result import CheckResult, Validity
 from harness.faults import registry
 from harness.faults.injector import Faults
 from harness.history import History
-from harness.process.scratch import ScratchDir
 from harness.sampler import StateSampler
 from harness.session import view
 from harness.session.checks import run_checks
-from harness.session.grammar import PACING_WAITS, Command, CommandError, Names
+from harness.session.grammar import Command, CommandError, Names
+from harness.session.load import SessionLoad
+from harness.session.waits import run_wait
 from harness.stack.base import Stack
 from harness.stack.lifecycle import Lifecycle
 from harness.target.client import TargetClient
 
 if TYPE_CHECKING:
-    from harness.explore.load import Load
     from harness.target.observe import Observer
 
-#: how long ``load RATE`` waits for Locust's first batch (Locust imports for a second or more)
-LOAD_START_TIMEOUT_S = 30.0
 #: commands that only look (no op in the history; ``report`` and ``save`` only write files)
 QUIET_VERBS = frozenset({"status", "help", "watch", "report", "save", "quit"})
 
@@ -73,8 +71,7 @@ class Session:
         self.provider_fault_seq: int | None = None
         self._timers: dict[tuple[str, str], tuple[threading.Timer, float]] = {}
         self._observer: Observer | None = None  #: built on first use (``wait inflight SERVICE``)
-        self.load: Load | None = None  #: ``load RATE`` running
-        self._load_dir: ScratchDir | None = None  #: Locust's log and stats
+        self.load = SessionLoad(self)  #: ``load RATE``
         self.client = (
             TargetClient(self.target, stack.api_url, history=self.history, process="console")
             if stack.api_url
@@ -389,53 +386,13 @@ class Session:
 
     # -- load ------------------------------------------------------------------------------------------
     def _do_load(self, cmd: Command) -> list[str]:
-        """``load RATE``: Locust creates one-item batches at RATE/s (a running load is replaced);
-        ``load stop``: stop it and say what it sent. Its batches are not the session's (``wait
-        done`` leaves them out), but every check sees them.
-
-        Returns once the load's first batch is in the database (where the states are sampled):
-        Locust takes a second or more to start, and a script's next line (a fault timed against
-        the load, in an explore reproducer) must meet the load already flowing.
-        """
-        out = self._stop_load()
+        """``load RATE``: Locust creates one-item batches at RATE/s (a running load is replaced, see
+        :mod:`harness.session.load`); ``load stop``: stop it and say what it sent."""
+        out = self.load.stop()
         if cmd.rate is None:
             return out or ["load: none running"]
-        if self.stack.api_url is None:
-            raise CommandError("this stack has no api service to put load on")
-        from harness.explore.load import Load  # the explore command's Locust runner
-
-        self._load_dir = self._load_dir or ScratchDir("chaos-audit-load-")
-        before = set(self.snapshot().batches)
-        self.load = Load(
-            self.target, self.stack.api_url, rate=cmd.rate, workers=0, out_dir=self._load_dir.path
-        ).start()
-        if self.sampled:  # only the database shows the load's batches
-            self._await_load(before)
+        self.load.start(cmd.rate)
         return [*out, f"load: {cmd.rate:g} new batches per second"]
-
-    def _await_load(self, before: set[str]) -> None:
-        """Until a batch that was not there before (nor the session's own) is sampled."""
-        assert self.load is not None
-        deadline = time.monotonic() + LOAD_START_TIMEOUT_S
-        while not set(self.snapshot().batches) - before - set(self.batches):
-            gone = all(p.poll() is not None for p in self.load.procs)
-            if gone or time.monotonic() >= deadline:
-                log = self.load.out_dir / "load.log"
-                tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
-                self._stop_load()
-                why = "Locust exited" if gone else f"no batch of the load within {LOAD_START_TIMEOUT_S:g}s"
-                raise CommandError(f"load: {why}; Locust's log ends: {tail.strip() or '(empty)'}")
-            self.lock.release()  # let a timed heal run meanwhile
-            try:
-                time.sleep(0.05)
-            finally:
-                self.lock.acquire()
-
-    def _stop_load(self) -> list[str]:
-        if self.load is None:
-            return []
-        stats, self.load = self.load.stop(), None
-        return [f"load stopped: {stats.line() if stats else 'no totals from Locust'}"]
 
     # -- checks and waits -----------------------------------------------------------------------------
     def _do_check(self, cmd: Command) -> list[str]:
@@ -459,58 +416,8 @@ class Session:
         return self.checks
 
     def _do_wait(self, cmd: Command) -> list[str]:
-        """``wait 2s`` (a script's pause) or ``wait STATE``: poll the sampled states until true;
-        ``wait inflight|hit``: poll the provider's ledger, and go on at the timeout (pacing)."""
-        timeout, state = float(cmd.duration_s or 0), cmd.name
-        deadline = time.monotonic() + timeout
-        paced = _Pacing(self, str(state), service=cmd.target) if state in PACING_WAITS else None
-        began = self._samples()
-        while True:
-            if paced is not None:
-                if paced.reached():
-                    return [f"waited: {paced.what}"]
-            elif state is not None:  # the session's batches; all, until it has started one
-                snap = self.own_snapshot() if self.batches else self.snapshot()
-                if snap.all_done() if state == "done" else snap.item_states()[state] > 0:
-                    return [f"waited: {'every item done' if state == 'done' else 'an item is ' + state}"]
-                if self._fresh(began) and self._settled(snap):  # say so now, not at the timeout
-                    raise CommandError(
-                        f"no item will be {state}: every item of the session's batches is done "
-                        f"({self.summary()}); to meet items in flight, slow or hold the provider "
-                        "before starting the batch (provider baseline 300ms, provider hang)"
-                    )
-            if time.monotonic() >= deadline:
-                if state is None:
-                    return []
-                if paced is not None:
-                    return [f"not reached within {timeout:g}s: {paced.what}; going on"]
-                raise CommandError(f"timed out after {timeout:g}s waiting for {state} ({self.summary()})")
-            self.lock.release()  # let a timed heal run while this command waits
-            try:
-                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
-            finally:
-                self.lock.acquire()
-
-    def _samples(self) -> int | None:
-        """Samples taken so far (None: the states are read through the API, each snapshot of now)."""
-        return self.sampler.samples_taken if self.sampled and self.sampler is not None else None
-
-    def _fresh(self, began: int | None) -> bool:
-        """The snapshot holds states of after ``began`` (a sample count): the second sample since
-        then began after it (the first may have been under way, with the states of before)."""
-        now = self._samples()
-        return began is None or now is None or now >= began + 2
-
-    def _settled(self, snap: view.Snapshot) -> bool:
-        """Every item of every batch this session started was seen, and each is in a terminal state:
-        no state but the ones they are in can be reached (a blocking wait runs no other command).
-        Not after a ``retry``: the target may requeue failed items later than it answers."""
-        if not self.batches or self.retried or not snap.all_done():
-            return False
-        return all(
-            len(snap.items.get(b, {})) >= size
-            for b, (_, size) in zip(self.batches, self.creates, strict=True)
-        )
+        """``wait 2s``, ``wait STATE``, ``wait inflight|hit``: see :mod:`harness.session.waits`."""
+        return run_wait(self, cmd)
 
     def _item_id(self, seq: int) -> str:
         if not self.batches:
@@ -547,51 +454,10 @@ class Session:
         with self.lock:
             errors: list[str] = []
             try:
-                self._stop_load()
+                self.load.close()
             except Exception as exc:  # keep healing
                 errors.append(f"load: {exc}")
-            if self._load_dir is not None:
-                self._load_dir.close()
             for timer, _ in self._timers.values():
                 timer.cancel()
             self._timers.clear()
             return errors + self.life.close(ledger=False)  # heals, then stops sampling
-
-
-class _Pacing:
-    """One pacing wait on the provider's ledger, read incrementally (each poll fetches only the
-    calls that arrived since the previous one: under load the ledger holds thousands).
-
-    ``inflight``: a provider call is in flight (the first poll reads the whole ledger, for a call
-    that arrived before the wait; later polls, the new calls). ``hit``: a call that arrived since
-    the active provider fault was injected was answered by it (its rule; set when the call arrives).
-    """
-
-    def __init__(self, session: Session, kind: str, *, service: str | None = None) -> None:
-        self.session, self.kind, self.service = session, kind, service
-        self.what = (
-            "the fault hit"
-            if kind == "hit"
-            else f"a provider call{f' of {service}' if service else ''} in flight"
-        )
-        self.seen: int | None = session.provider_fault_seq if kind == "hit" else None
-
-    def reached(self) -> bool:
-        s = self.session
-        if self.kind == "hit" and (
-            self.seen is None or not any(target == "provider" for _, target in s.faults.open_faults())
-        ):
-            return False  # no provider fault is active: nothing can hit it
-        entries = s.stack.provider.ledger(since=self.seen)
-        self.seen = max((e.seq for e in entries), default=self.seen)
-        if self.kind == "inflight":
-            return any(e.in_flight and self._held_by_service(e.item_id) for e in entries)
-        return any(e.rule_id for e in entries)
-
-    def _held_by_service(self, item_id: str | None) -> bool:
-        """The call's item is held by the awaited service; any call will do without a service, or
-        where the target does not say who holds its items (then this is the plain ``inflight``)."""
-        if self.service is None:
-            return True
-        holder = self.session.holder_of(item_id) if item_id else None
-        return holder is None or holder == self.service
